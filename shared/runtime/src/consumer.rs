@@ -1,0 +1,338 @@
+//! The consumer loop and the inbox.
+//!
+//! One loop per queue. It waits for a delivery, then takes whatever else is already buffered
+//! (up to `amqp.batch_size`, never waiting to fill a batch) and handles the batch in one
+//! transaction: for each message it first inserts `(consumer, message_id)` into the inbox (a
+//! duplicate is skipped), then runs the handler. After commit it acks the batch with `multiple`.
+//! If anything in the batch fails, the transaction is rolled back and the batch is handled again
+//! one message per transaction, so one bad message neither blocks nor drops its neighbours:
+//! a [`HandleError::Transient`] is rejected with requeue (the queue's delivery limit caps the
+//! retries), a [`HandleError::Permanent`] is dead-lettered with its reason.
+//!
+//! Dead-lettering is done by publishing the message, with `x-orderflow-*` headers saying why,
+//! queue and routing key, to `orderflow.dlx` under the queue's name, confirmed, then acking it.
+//! Messages that exhaust their delivery limit are dead-lettered by the broker to the same place.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, StreamExt};
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel};
+use orderflow_messages::{Envelope, Event, Exchange};
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::amqp::Publisher;
+use crate::topology::Names;
+
+/// A delivery whose body is a well-formed envelope.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub envelope: Envelope<Value>,
+    pub routing_key: String,
+    pub redelivered: bool,
+}
+
+impl Incoming {
+    /// Whether the message is an `E`.
+    pub fn is<E: Event>(&self) -> bool {
+        self.envelope.is::<E>()
+    }
+
+    /// The payload as `E`; a mismatch is a permanent error naming the field.
+    pub fn decode<E: Event>(&self) -> Result<E, HandleError> {
+        self.envelope
+            .decode::<E>()
+            .map_err(|e| HandleError::Permanent(format!("{}: {e}", E::TYPE)))
+    }
+
+    /// The carrier code of a carrier reply (`<code>.<type>` routing key).
+    pub fn carrier(&self) -> Option<&str> {
+        self.routing_key.split_once('.').map(|(code, _)| code)
+    }
+}
+
+/// How handling a message failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// Retry later (database or broker unavailable, a serialization conflict, …).
+    #[error("transient: {0:#}")]
+    Transient(anyhow::Error),
+    /// Retrying cannot help (bad payload, broken invariant): dead-letter with this reason.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl From<sqlx::Error> for HandleError {
+    fn from(e: sqlx::Error) -> Self {
+        HandleError::Transient(e.into())
+    }
+}
+
+impl From<anyhow::Error> for HandleError {
+    fn from(e: anyhow::Error) -> Self {
+        HandleError::Transient(e)
+    }
+}
+
+/// A service's reaction to messages of one queue. `conn` is inside the batch's transaction:
+/// write state and [`outbox::enqueue`](crate::outbox::enqueue) the consequences through it.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        conn: &mut PgConnection,
+        msg: &Incoming,
+    ) -> impl Future<Output = Result<(), HandleError>> + Send;
+}
+
+/// Everything one consumer loop needs.
+pub struct ConsumerLoop<H> {
+    pub service: &'static str,
+    /// Unprefixed queue name; also the inbox's `consumer` column.
+    pub queue: String,
+    pub names: Names,
+    pub pool: PgPool,
+    pub broker: std::sync::Arc<crate::amqp::Broker>,
+    pub publisher: Publisher,
+    pub prefetch: u16,
+    pub batch_size: usize,
+    pub handler: H,
+}
+
+enum Parsed {
+    Ok(Box<Incoming>),
+    Malformed(String),
+}
+
+fn parse(delivery: &Delivery) -> Parsed {
+    match serde_json::from_slice::<Envelope<Value>>(&delivery.data) {
+        Ok(envelope) => Parsed::Ok(Box::new(Incoming {
+            envelope,
+            routing_key: delivery.routing_key.to_string(),
+            redelivered: delivery.redelivered,
+        })),
+        Err(e) => Parsed::Malformed(format!("malformed envelope: {e}")),
+    }
+}
+
+impl<H: Handler> ConsumerLoop<H> {
+    /// Consumes until `shutdown`; the batch in hand is finished before returning.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let channel = self.broker.consume.create_channel().await?;
+        channel
+            .basic_qos(self.prefetch, BasicQosOptions::default())
+            .await?;
+        let tag = format!("{}/{}/{}", self.service, self.queue, uuid::Uuid::now_v7());
+        let mut consumer = channel
+            .basic_consume(
+                self.names.queue(&self.queue).into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tracing::info!(service = self.service, queue = %self.queue, "consuming");
+        loop {
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                next = consumer.next() => next,
+            };
+            let first = match first {
+                None => break,
+                Some(Ok(d)) => d,
+                Some(Err(e)) => {
+                    tracing::warn!(service = self.service, queue = %self.queue, error = %e, "consumer error; waiting for recovery");
+                    channel.wait_for_recovery(e).await?;
+                    continue;
+                }
+            };
+            let mut batch = vec![first];
+            while batch.len() < self.batch_size {
+                match consumer.next().now_or_never() {
+                    Some(Some(Ok(d))) => batch.push(d),
+                    _ => break,
+                }
+            }
+            self.handle_batch(&channel, batch).await;
+        }
+        let _ = channel
+            .basic_cancel(tag.as_str().into(), Default::default())
+            .await;
+        let _ = channel.close(200, "shutdown".into()).await;
+        Ok(())
+    }
+
+    async fn handle_batch(&self, channel: &Channel, batch: Vec<Delivery>) {
+        let started = Instant::now();
+        let mut parsed = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            match parse(&delivery) {
+                Parsed::Ok(msg) => parsed.push((delivery, *msg)),
+                Parsed::Malformed(reason) => self.dead_letter(channel, &delivery, &reason).await,
+            }
+        }
+        if parsed.is_empty() {
+            return;
+        }
+        if parsed.len() > 1 {
+            let all: Vec<&Incoming> = parsed.iter().map(|(_, m)| m).collect();
+            match self.try_together(&all).await {
+                Ok(()) => {
+                    let last = parsed
+                        .iter()
+                        .map(|(d, _)| d.delivery_tag)
+                        .max()
+                        .unwrap_or(0);
+                    self.ack(channel, last, true).await;
+                    self.record(&all, "ok", started);
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(service = self.service, error = %e, "batch failed; handling one by one");
+                }
+            }
+        }
+        for (delivery, msg) in &parsed {
+            let started = Instant::now();
+            match self.try_together(&[msg]).await {
+                Ok(()) => {
+                    self.ack(channel, delivery.delivery_tag, false).await;
+                    self.record(&[msg], "ok", started);
+                }
+                Err(HandleError::Permanent(reason)) => {
+                    tracing::warn!(service = self.service, queue = %self.queue,
+                        message_id = %msg.envelope.message_id, kind = %msg.envelope.kind,
+                        %reason, "dead-lettering message");
+                    self.dead_letter(channel, delivery, &reason).await;
+                    metrics::counter!("orderflow_messages_processed_total",
+                        "service" => self.service, "type" => msg.envelope.kind.clone(), "outcome" => "dead_lettered")
+                        .increment(1);
+                }
+                Err(HandleError::Transient(e)) => {
+                    tracing::warn!(service = self.service, queue = %self.queue,
+                        message_id = %msg.envelope.message_id, kind = %msg.envelope.kind,
+                        error = format!("{e:#}"), "transient failure; requeueing");
+                    // A short pause so a failing dependency is not hammered by instant retries.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let _ = channel
+                        .basic_nack(
+                            delivery.delivery_tag,
+                            BasicNackOptions {
+                                multiple: false,
+                                requeue: true,
+                            },
+                        )
+                        .await;
+                    metrics::counter!("orderflow_messages_processed_total",
+                        "service" => self.service, "type" => msg.envelope.kind.clone(), "outcome" => "retried")
+                        .increment(1);
+                }
+            }
+        }
+    }
+
+    /// Handles `batch` in one transaction; commits only if every message succeeded.
+    async fn try_together(&self, batch: &[&Incoming]) -> Result<(), HandleError> {
+        let mut tx = self.pool.begin().await?;
+        for msg in batch {
+            let span = tracing::info_span!("handle", service = self.service, queue = %self.queue,
+                order_id = %msg.envelope.order_id, message_id = %msg.envelope.message_id,
+                r#type = %msg.envelope.kind, trace_id = %msg.envelope.correlation_id.simple());
+            let first_time = sqlx::query(
+                "INSERT INTO inbox (consumer, message_id, kind) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&self.queue)
+            .bind(msg.envelope.message_id)
+            .bind(&msg.envelope.kind)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !first_time {
+                tracing::debug!(parent: &span, "duplicate delivery skipped");
+                continue;
+            }
+            self.handler.handle(&mut tx, msg).instrument(span).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn ack(&self, channel: &Channel, tag: u64, multiple: bool) {
+        // After a reconnect the old delivery tags are void; the broker redelivers those
+        // messages and the inbox turns them into no-ops.
+        if let Err(e) = channel.basic_ack(tag, BasicAckOptions { multiple }).await {
+            tracing::warn!(service = self.service, queue = %self.queue, error = %e, "ack failed; the messages will be redelivered and deduplicated");
+        }
+    }
+
+    fn record(&self, batch: &[&Incoming], outcome: &'static str, started: Instant) {
+        for msg in batch {
+            metrics::counter!("orderflow_messages_processed_total",
+                "service" => self.service, "type" => msg.envelope.kind.clone(), "outcome" => outcome)
+                .increment(1);
+        }
+        metrics::histogram!("orderflow_stage_duration_seconds", "service" => self.service)
+            .record(started.elapsed().as_secs_f64());
+    }
+
+    /// Publishes `delivery` to `<queue>.dead` with `reason`, then acks it. If that publish
+    /// fails, the delivery is requeued instead: it is never dropped.
+    async fn dead_letter(&self, channel: &Channel, delivery: &Delivery, reason: &str) {
+        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        let put = |h: &mut FieldTable, k: &str, v: String| {
+            h.insert(
+                ShortString::from(k),
+                AMQPValue::LongString(LongString::from(v)),
+            );
+        };
+        put(&mut headers, "x-orderflow-reason", reason.to_owned());
+        put(&mut headers, "x-orderflow-queue", self.queue.clone());
+        put(
+            &mut headers,
+            "x-orderflow-routing-key",
+            delivery.routing_key.to_string(),
+        );
+        put(
+            &mut headers,
+            "x-orderflow-exchange",
+            delivery.exchange.to_string(),
+        );
+        put(
+            &mut headers,
+            "x-orderflow-dead-lettered-at",
+            chrono::Utc::now().to_rfc3339(),
+        );
+        let properties: BasicProperties = delivery.properties.clone().with_headers(headers);
+        let published = self
+            .publisher
+            .publish_raw(
+                &self.names.exchange(Exchange::DeadLetters),
+                &self.names.queue(&self.queue),
+                &delivery.data,
+                properties,
+            )
+            .await;
+        match published {
+            Ok(()) => self.ack(channel, delivery.delivery_tag, false).await,
+            Err(e) => {
+                tracing::error!(service = self.service, queue = %self.queue, error = %e, "could not dead-letter; requeueing");
+                let _ = channel
+                    .basic_nack(
+                        delivery.delivery_tag,
+                        BasicNackOptions {
+                            multiple: false,
+                            requeue: true,
+                        },
+                    )
+                    .await;
+            }
+        }
+    }
+}
