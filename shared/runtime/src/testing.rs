@@ -69,6 +69,18 @@ impl TestEnv {
             .expect("connect to the test database")
     }
 
+    /// A small pool on the test database in `schema`, for assertions inside `eventually`.
+    pub async fn pool(&self, schema: &str) -> sqlx::PgPool {
+        let options = crate::database::connect_options(self.settings.database.url.expose())
+            .expect("database url")
+            .options([("search_path", schema)]);
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .expect("connect to the test database")
+    }
+
     /// A broker connection for the test itself.
     pub async fn connect_broker(&self) -> Connection {
         Connection::connect(
