@@ -139,11 +139,22 @@ pub struct LogSettings {
     pub format: LogFormat,
 }
 
-/// Where a service's HTTP server listens: the `host` and `port` of its section.
+/// Where a service's HTTP server listens: the `host` and `port` of its section. A section
+/// without them listens on loopback on a free port.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct HttpSettings {
     pub host: String,
     pub port: u16,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            host: "127.0.0.1".into(),
+            port: 0,
+        }
+    }
 }
 
 /// Settings shared by every service, plus the raw layers for service sections.
