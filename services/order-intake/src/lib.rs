@@ -1,1 +1,124 @@
+//! `order-intake`: where an order enters orderflow, and where its customer-facing status lives.
+//!
+//! - [`api`]: `POST /v1/orders` takes an order ([`order_request`] parses and checks the body,
+//!   [`field_rules`] holds the rules), [`placement`] stores it and its `order.placed` message in
+//!   one transaction; `GET /v1/orders…` reads orders back ([`orders`]).
+//! - [`journey`]: consumes every event about an order from `order-intake.events`, appends it to
+//!   the order's [`timeline`] and moves the status as the [`lifecycle`] allows.
+//! - [`confirmation`]: on `order.paid`, records the customer's confirmation, completes the order
+//!   and publishes `order.completed`.
 
+use orderflow_messages::{order, payment, stock};
+use orderflow_runtime::topology::QueueSpec;
+use orderflow_runtime::{BoundService, CancellationToken, Service, ServiceSpec, Settings};
+use serde::Deserialize;
+use sqlx::migrate::Migrator;
+
+pub mod api;
+pub mod confirmation;
+pub mod field_rules;
+pub mod journey;
+pub mod lifecycle;
+pub mod order_request;
+pub mod orders;
+pub mod placement;
+pub mod timeline;
+
+pub const NAME: &str = "order-intake";
+/// Its PostgreSQL schema and config section.
+pub const SCHEMA: &str = "order_intake";
+/// The queue of every event about an order.
+pub const EVENTS_QUEUE: &str = "order-intake.events";
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The `[order_intake]` section (besides `host` and `port`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct OrderIntakeSettings {
+    /// Signs the customers' confirmations.
+    pub shop_name: String,
+}
+
+impl Default for OrderIntakeSettings {
+    fn default() -> Self {
+        OrderIntakeSettings {
+            shop_name: "orderflow".to_owned(),
+        }
+    }
+}
+
+/// The service as data. The queue follows the whole journey of an order on `orderflow.events`;
+/// shipment events travel on the carrier exchanges and reach intake as `order.shipped` and co.
+pub fn spec() -> ServiceSpec {
+    let events = QueueSpec::new(EVENTS_QUEUE)
+        .bind::<order::Placed>()
+        .bind::<order::Verified>()
+        .bind::<order::Rejected>()
+        .bind::<order::Backordered>()
+        .bind::<stock::Released>()
+        .bind::<order::Packed>()
+        .bind::<order::FulfilmentFailed>()
+        .bind::<order::Shipped>()
+        .bind::<order::Delivered>()
+        .bind::<order::DeliveryFailed>()
+        .bind::<payment::Authorized>()
+        .bind::<payment::Failed>()
+        .bind::<order::Invoiced>()
+        .bind::<order::Paid>()
+        .bind::<payment::Refunded>()
+        .bind::<order::Completed>()
+        .bind::<order::CancelRequested>()
+        .bind::<order::Cancelled>()
+        .bind::<order::OnHold>()
+        .bind::<order::Stalled>()
+        .bind::<order::FeedbackReceived>();
+    ServiceSpec {
+        name: NAME,
+        schema: SCHEMA,
+        migrator: &MIGRATOR,
+        queues: vec![events],
+    }
+}
+
+/// Starts the service: database, topology, consumer and HTTP port.
+pub async fn build(settings: &Settings) -> anyhow::Result<BoundService> {
+    let own: OrderIntakeSettings = settings.section(SCHEMA)?;
+    let service = Service::start(settings, spec()).await?;
+    service.consume(
+        EVENTS_QUEUE,
+        journey::Journey {
+            shop_name: own.shop_name,
+        },
+    )?;
+    let router = api::router(service.pool.clone(), settings.api_keys.clone());
+    service.bind(router).await
+}
+
+/// Runs until `shutdown`.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    build(&settings).await?.run_until_stopped(shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use orderflow_messages::Exchange;
+    use orderflow_messages::catalogue;
+
+    #[test]
+    fn the_queue_hears_every_order_payment_and_stock_release_event_but_no_shipment_event() {
+        let spec = super::spec();
+        let keys: Vec<&str> = spec.queues[0]
+            .bindings
+            .iter()
+            .inspect(|b| assert_eq!(b.exchange, Exchange::Events))
+            .map(|b| b.key.as_str())
+            .collect();
+        for event in catalogue::all() {
+            let wanted = event.name.starts_with("order.")
+                || event.name.starts_with("payment.")
+                || event.name == "stock.released";
+            assert_eq!(keys.contains(&event.name), wanted, "{}", event.name);
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! order-intake against the real RabbitMQ and PostgreSQL: placing orders over HTTP, and
+//! following their journey from the events other services publish.
+
+mod following;
+mod helpers;
+mod placing;

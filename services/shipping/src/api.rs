@@ -1,0 +1,256 @@
+//! The HTTP API under `/v1`: shipments with their tracking history and link (role `shop` and
+//! up), and the carrier registry (role `staff` and up).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use orderflow_runtime::auth::{ApiKeys, Caller, Role, protect};
+use orderflow_runtime::problem::{FieldError, Problem};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::registry::{self, Carrier};
+
+pub fn router(pool: PgPool, keys: ApiKeys) -> Router {
+    let api = Router::new()
+        .route("/v1/shipments", get(list_shipments))
+        .route("/v1/shipments/{id}", get(show_shipment))
+        .route("/v1/carriers", get(list_carriers))
+        .with_state(pool);
+    protect(api, keys)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Amount {
+    pub amount: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TrackingEvent {
+    pub status: String,
+    /// When the carrier saw it.
+    pub status_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// When shipping heard of it.
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShipmentView {
+    pub shipment_id: Uuid,
+    pub order_id: Uuid,
+    pub carrier: String,
+    pub service_level: String,
+    pub warehouse: String,
+    pub status: String,
+    pub status_at: Option<DateTime<Utc>>,
+    pub tracking_number: Option<String>,
+    pub tracking_url: Option<String>,
+    pub label_url: Option<String>,
+    pub parcels: serde_json::Value,
+    pub ship_to: serde_json::Value,
+    pub declared_value: Amount,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cash_on_delivery: Option<Amount>,
+    /// Oldest first, by the carrier's time.
+    pub tracking: Vec<TrackingEvent>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ShipmentRow {
+    shipment_id: Uuid,
+    order_id: Uuid,
+    carrier: String,
+    service_level: String,
+    warehouse: String,
+    status: String,
+    status_at: Option<DateTime<Utc>>,
+    tracking_number: Option<String>,
+    label_url: Option<String>,
+    parcels: serde_json::Value,
+    ship_to: serde_json::Value,
+    declared_value: i64,
+    cash_on_delivery: Option<i64>,
+    currency: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    tracking_url_template: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct TrackingRow {
+    shipment_id: Uuid,
+    status: String,
+    status_at: DateTime<Utc>,
+    location: Option<String>,
+    description: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+const SELECT_SHIPMENTS: &str = "SELECT s.shipment_id, s.order_id, s.carrier, s.service_level, \
+    s.warehouse, s.status, s.status_at, s.tracking_number, s.label_url, s.parcels, s.ship_to, \
+    s.declared_value, s.cash_on_delivery, s.currency, s.created_at, s.updated_at, \
+    c.tracking_url_template FROM shipments s JOIN carriers c ON c.code = s.carrier";
+
+/// The rows with their tracking history.
+async fn with_tracking(pool: &PgPool, rows: Vec<ShipmentRow>) -> sqlx::Result<Vec<ShipmentView>> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.shipment_id).collect();
+    let events: Vec<TrackingRow> = sqlx::query_as(
+        "SELECT shipment_id, status, status_at, location, description, created_at \
+         FROM tracking_events WHERE shipment_id = ANY($1) ORDER BY status_at, id",
+    )
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let tracking = events
+                .iter()
+                .filter(|e| e.shipment_id == r.shipment_id)
+                .map(|e| TrackingEvent {
+                    status: e.status.clone(),
+                    status_at: e.status_at,
+                    location: e.location.clone(),
+                    description: e.description.clone(),
+                    recorded_at: e.created_at,
+                })
+                .collect();
+            ShipmentView {
+                tracking_url: r
+                    .tracking_number
+                    .as_deref()
+                    .map(|n| registry::tracking_url(&r.tracking_url_template, n)),
+                shipment_id: r.shipment_id,
+                order_id: r.order_id,
+                carrier: r.carrier,
+                service_level: r.service_level,
+                warehouse: r.warehouse,
+                status: r.status,
+                status_at: r.status_at,
+                tracking_number: r.tracking_number,
+                label_url: r.label_url,
+                parcels: r.parcels,
+                ship_to: r.ship_to,
+                declared_value: Amount {
+                    amount: r.declared_value,
+                    currency: r.currency.clone(),
+                },
+                cash_on_delivery: r.cash_on_delivery.map(|amount| Amount {
+                    amount,
+                    currency: r.currency.clone(),
+                }),
+                tracking,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            }
+        })
+        .collect())
+}
+
+/// Shipping's view of one order: whether it ships or is held, and its shipments.
+#[derive(Debug, Serialize)]
+pub struct OrderShipments {
+    pub order_id: Uuid,
+    /// `shipping`, `on_hold`, `cancelled`, or `null` if shipping has not seen the order yet.
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_reason: Option<String>,
+    pub shipments: Vec<ShipmentView>,
+}
+
+/// `GET /v1/shipments?order_id=<uuid>`
+async fn list_shipments(
+    caller: Caller,
+    State(pool): State<PgPool>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<OrderShipments>, Problem> {
+    caller.require(Role::Shop)?;
+    let order_id = match params
+        .get("order_id")
+        .map(|raw| Uuid::parse_str(raw.trim()))
+    {
+        Some(Ok(id)) => id,
+        Some(Err(_)) => {
+            return Err(Problem::validation(vec![FieldError::new(
+                "order_id",
+                "format",
+                "order_id must be a UUID",
+            )]));
+        }
+        None => {
+            return Err(Problem::validation(vec![FieldError::new(
+                "order_id",
+                "required",
+                "give the order: /v1/shipments?order_id=<uuid>",
+            )]));
+        }
+    };
+    let order: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT status, hold_reason FROM shipping_orders WHERE order_id = $1")
+            .bind(order_id)
+            .fetch_optional(&pool)
+            .await?;
+    let rows: Vec<ShipmentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_SHIPMENTS} WHERE s.order_id = $1 ORDER BY s.warehouse"
+    )))
+    .bind(order_id)
+    .fetch_all(&pool)
+    .await?;
+    let (status, hold_reason) = order.map_or((None, None), |(s, r)| (Some(s), r));
+    Ok(Json(OrderShipments {
+        order_id,
+        status,
+        hold_reason,
+        shipments: with_tracking(&pool, rows).await?,
+    }))
+}
+
+/// `GET /v1/shipments/{id}`
+async fn show_shipment(
+    caller: Caller,
+    State(pool): State<PgPool>,
+    Path(id): Path<String>,
+) -> Result<Json<ShipmentView>, Problem> {
+    caller.require(Role::Shop)?;
+    let not_found = || Problem::not_found(format!("no shipment `{id}`"));
+    let shipment_id = Uuid::parse_str(id.trim()).map_err(|_| not_found())?;
+    let row: Option<ShipmentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_SHIPMENTS} WHERE s.shipment_id = $1"
+    )))
+    .bind(shipment_id)
+    .fetch_optional(&pool)
+    .await?;
+    let row = row.ok_or_else(not_found)?;
+    with_tracking(&pool, vec![row])
+        .await?
+        .pop()
+        .map(Json)
+        .ok_or_else(not_found)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Carriers {
+    pub carriers: Vec<Carrier>,
+}
+
+/// `GET /v1/carriers`
+async fn list_carriers(
+    caller: Caller,
+    State(pool): State<PgPool>,
+) -> Result<Json<Carriers>, Problem> {
+    caller.require(Role::Staff)?;
+    Ok(Json(Carriers {
+        carriers: registry::carriers(&pool).await?,
+    }))
+}

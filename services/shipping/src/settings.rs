@@ -1,0 +1,194 @@
+//! The `[shipping]` settings section: the carriers shipping knows and the rules that map an
+//! order's shipping method to one of them. Both are checked at start, so a rule that names an
+//! unknown carrier or service level stops the service with the setting to fix, instead of
+//! putting every order on hold later.
+
+use anyhow::bail;
+use orderflow_messages::types::CountryCode;
+use serde::Deserialize;
+
+/// The `[shipping]` section. `host` and `port` live there too and are read by the runtime.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ShippingSettings {
+    /// Carriers to register (upserted by code at start); each gets its queue `carrier.<code>`.
+    pub carriers: Vec<CarrierSettings>,
+    /// Ordered; the first rule that matches a parcel group decides its carrier.
+    pub rules: Vec<RuleSettings>,
+}
+
+/// One carrier, as `[[shipping.carriers]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CarrierSettings {
+    /// Lower-case letters, digits, `-` and `_`: it is a routing key and part of a queue name.
+    pub code: String,
+    pub name: String,
+    pub service_levels: Vec<String>,
+    /// A link customers follow; `{tracking_number}` is replaced by the shipment's number.
+    pub tracking_url_template: String,
+    /// Whether the carrier can collect cash on delivery.
+    #[serde(default)]
+    pub cash_on_delivery: bool,
+}
+
+/// One shipping rule, as `[[shipping.rules]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RuleSettings {
+    /// The order's `delivery.shipping_method` this rule applies to.
+    pub shipping_method: String,
+    /// Destination countries it applies to; absent means every country.
+    #[serde(default)]
+    pub countries: Option<Vec<CountryCode>>,
+    /// Heaviest parcel it accepts; absent means any weight.
+    #[serde(default)]
+    pub max_weight_grams: Option<u32>,
+    pub carrier: String,
+    pub service_level: String,
+}
+
+impl CarrierSettings {
+    /// The built-in simulated carrier (see [`crate::carrier_sim`]).
+    pub fn sim() -> Self {
+        CarrierSettings {
+            code: "sim".into(),
+            name: "Simulated carrier".into(),
+            service_levels: vec!["standard".into(), "express".into(), "pickup".into()],
+            tracking_url_template: "https://track.example/sim/{tracking_number}".into(),
+            cash_on_delivery: true,
+        }
+    }
+}
+
+impl Default for ShippingSettings {
+    fn default() -> Self {
+        let to_sim = |method: &str| RuleSettings {
+            shipping_method: method.into(),
+            countries: None,
+            max_weight_grams: None,
+            carrier: "sim".into(),
+            service_level: method.into(),
+        };
+        ShippingSettings {
+            carriers: vec![CarrierSettings::sim()],
+            rules: vec![to_sim("standard"), to_sim("express"), to_sim("pickup")],
+        }
+    }
+}
+
+/// Whether `code` can name a carrier: it becomes a routing key and a queue name.
+pub fn is_carrier_code(code: &str) -> bool {
+    let mut bytes = code.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+impl ShippingSettings {
+    /// Checks carriers and rules together; the error names the setting and how to fix it.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (i, carrier) in self.carriers.iter().enumerate() {
+            let at = format!("shipping.carriers[{i}]");
+            if !is_carrier_code(&carrier.code) {
+                bail!(
+                    "{at}.code `{}`: use lower-case letters, digits, `-` or `_` (it is a routing key)",
+                    carrier.code
+                );
+            }
+            if self.carriers[..i].iter().any(|c| c.code == carrier.code) {
+                bail!("{at}.code `{}` is configured twice", carrier.code);
+            }
+            if carrier.service_levels.is_empty() {
+                bail!("{at}.service_levels: list at least one service level");
+            }
+            if !carrier.tracking_url_template.contains("{tracking_number}") {
+                bail!("{at}.tracking_url_template must contain `{{tracking_number}}`");
+            }
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            let at = format!("shipping.rules[{i}]");
+            let Some(carrier) = self.carriers.iter().find(|c| c.code == rule.carrier) else {
+                bail!(
+                    "{at}.carrier `{}` is not a configured carrier (shipping.carriers)",
+                    rule.carrier
+                );
+            };
+            if !carrier.service_levels.contains(&rule.service_level) {
+                bail!(
+                    "{at}.service_level `{}` is not offered by carrier `{}` (it offers {:?})",
+                    rule.service_level,
+                    carrier.code,
+                    carrier.service_levels
+                );
+            }
+            if rule.max_weight_grams == Some(0) {
+                bail!("{at}.max_weight_grams must be positive (or left out for any weight)");
+            }
+            if rule.countries.as_ref().is_some_and(Vec::is_empty) {
+                bail!("{at}.countries is empty: list countries or leave it out for all");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_send_every_standard_method_to_the_simulated_carrier() {
+        let settings = ShippingSettings::default();
+        settings.validate().expect("defaults are valid");
+        let methods: Vec<_> = settings
+            .rules
+            .iter()
+            .map(|r| {
+                (
+                    r.shipping_method.as_str(),
+                    r.carrier.as_str(),
+                    r.service_level.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            methods,
+            [
+                ("standard", "sim", "standard"),
+                ("express", "sim", "express"),
+                ("pickup", "sim", "pickup")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rule_naming_an_unknown_carrier_or_level_is_refused_with_the_setting() {
+        let mut settings = ShippingSettings::default();
+        settings.rules[1].carrier = "acme".into();
+        let err = settings.validate().expect_err("unknown carrier");
+        assert!(
+            err.to_string().contains("shipping.rules[1].carrier"),
+            "{err}"
+        );
+
+        let mut settings = ShippingSettings::default();
+        settings.rules[0].service_level = "overnight".into();
+        let err = settings.validate().expect_err("unknown level");
+        assert!(
+            err.to_string().contains("shipping.rules[0].service_level"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn carrier_codes_must_be_usable_as_routing_keys() {
+        assert!(is_carrier_code("sim"));
+        assert!(is_carrier_code("dhl-express_2"));
+        for bad in ["", "Sim", "a.b", "*", "#", "-x", "with space"] {
+            assert!(!is_carrier_code(bad), "{bad:?}");
+        }
+        let mut settings = ShippingSettings::default();
+        settings.carriers[0].code = "s.im".into();
+        assert!(settings.validate().is_err());
+    }
+}

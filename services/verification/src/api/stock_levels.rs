@@ -1,0 +1,31 @@
+//! `/v1/stock`: what each warehouse holds, has promised, and can still promise.
+
+use axum::Json;
+use axum::extract::State;
+use orderflow_runtime::auth::{Caller, Role};
+use orderflow_runtime::problem::Problem;
+use serde_json::{Value, json};
+
+use super::{AppState, Params, params};
+use crate::{catalogue, stock};
+
+/// `GET /v1/stock?sku=&warehouse=` (both optional) → `{"items": [{"warehouse", "sku",
+/// "on_hand", "reserved", "available", "updated_at"}]}` in (SKU, warehouse) order. An unknown SKU
+/// is a 404, so a typo does not look like an empty shelf.
+pub async fn get(
+    caller: Caller,
+    State(state): State<AppState>,
+    query: Params,
+) -> Result<Json<Value>, Problem> {
+    caller.require(Role::Staff)?;
+    let params = params(query)?;
+    let sku = params.get("sku").map(String::as_str);
+    let warehouse = params.get("warehouse").map(String::as_str);
+    if let Some(sku) = sku
+        && catalogue::get(&state.pool, sku).await?.is_none()
+    {
+        return Err(Problem::not_found(format!("no product with SKU `{sku}`")));
+    }
+    let items = stock::levels(&state.pool, sku, warehouse).await?;
+    Ok(Json(json!({ "items": items })))
+}

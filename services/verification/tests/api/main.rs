@@ -1,0 +1,8 @@
+//! verification against the real broker and database: one test binary, one private environment
+//! per test.
+
+mod concurrency;
+mod goods;
+mod helpers;
+mod orders;
+mod records;
