@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    orderflow_runtime::service::main(billing::NAME, billing::run)
+}

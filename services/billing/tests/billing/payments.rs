@@ -1,0 +1,254 @@
+//! Payments: authorised on verification, declined cards put the order on hold, money is
+//! released when the order is cancelled or its delivery fails.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use billing::connector::sim_card::SimCard;
+use billing::connector::{Answer, AuthorizeRequest, Connectors, PaymentConnector, SettleRequest};
+use orderflow_messages::order::{CancelRequested, DeliveryFailed, Invoiced, OnHold, Paid};
+use orderflow_messages::payment::{Authorized, Failed};
+use orderflow_messages::types::PaymentMethod;
+use orderflow_messages::{Envelope, Exchange};
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+async fn payment_status(app: &App, order_id: Uuid) -> String {
+    let list = app
+        .get_json(&format!("/v1/payments?order_id={order_id}"))
+        .await;
+    list["payments"][0]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_card_puts_the_order_on_hold_and_it_is_never_paid() {
+    let mut app = spawn_app().await;
+    let declined = Uuid::now_v7();
+    let broke = Uuid::now_v7();
+    app.publish(&verified(declined, &eur_card_order("tok_decline")))
+        .await;
+    app.publish(&verified(broke, &eur_card_order("tok_insufficient_funds")))
+        .await;
+
+    let failed = app.wait_for::<Failed>(declined).await;
+    assert_eq!(failed.code, "declined");
+    assert_eq!(failed.amount.amount, 6079);
+    let hold = app.wait_for::<OnHold>(declined).await;
+    assert_eq!(hold.stage, "billing");
+    assert_eq!(hold.reason.code, "declined");
+    assert_eq!(
+        app.wait_for::<Failed>(broke).await.code,
+        "insufficient_funds"
+    );
+    assert_eq!(
+        app.wait_for::<OnHold>(broke).await.reason.code,
+        "insufficient_funds"
+    );
+
+    // Delivered all the same: the invoice is issued for a person to collect, nothing is charged.
+    app.publish(&delivered(declined)).await;
+    orderflow_runtime::testing::eventually("the invoice is issued", WAIT, || {
+        let app = &app;
+        async move {
+            let mut db = app.db().await;
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM invoices WHERE order_id = $1")
+                .bind(declined)
+                .fetch_one(&mut db)
+                .await
+                .expect("count")
+                == 1
+        }
+    })
+    .await;
+    app.drain_with_a_marker_order().await;
+    assert!(app.published::<Paid>(declined).is_empty());
+    assert!(app.published::<Invoiced>(declined).is_empty());
+    assert!(app.published::<Authorized>(declined).is_empty());
+    assert_eq!(payment_status(&app, declined).await, "failed");
+    let payments = app
+        .get_json(&format!("/v1/payments?order_id={broke}"))
+        .await;
+    assert_eq!(
+        payments["payments"][0]["failure"]["code"],
+        "insufficient_funds"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_token_is_declined_and_methods_without_a_provider_are_authorised() {
+    let mut app = spawn_app().await;
+    let forged = Uuid::now_v7();
+    let on_account = Uuid::now_v7();
+    app.publish(&verified(forged, &eur_card_order("tok_made_up")))
+        .await;
+    let mut invoice_order = eur_card_order("unused");
+    invoice_order.payment.method = PaymentMethod::Invoice;
+    invoice_order.payment.token = None;
+    app.publish(&verified(on_account, &invoice_order)).await;
+
+    assert_eq!(app.wait_for::<Failed>(forged).await.code, "invalid_token");
+    let authorized = app.wait_for::<Authorized>(on_account).await;
+    assert_eq!(authorized.method, PaymentMethod::Invoice);
+    assert_eq!(authorized.provider_reference, "no-authorization-needed");
+    assert_eq!(authorized.amount.amount, 6079);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_order_has_its_authorisation_voided_and_publishes_nothing_more() {
+    let mut app = spawn_app().await;
+    let order_id = Uuid::now_v7();
+    app.publish(&verified(order_id, &eur_card_order("tok_visa")))
+        .await;
+    app.wait_for::<Authorized>(order_id).await;
+
+    let cancel = CancelRequested {
+        reason: "changed my mind".into(),
+        requested_by: None,
+    };
+    app.publish(&Envelope::new("order-intake", order_id, cancel))
+        .await;
+    orderflow_runtime::testing::eventually("the payment is voided", WAIT, || {
+        let app = &app;
+        async move { payment_status(app, order_id).await == "voided" }
+    })
+    .await;
+    app.drain_with_a_marker_order().await;
+    assert!(app.published::<Paid>(order_id).is_empty());
+    assert!(app.published::<Invoiced>(order_id).is_empty());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_delivery_voids_the_authorisation_and_is_never_invoiced() {
+    let mut app = spawn_app().await;
+    let order_id = Uuid::now_v7();
+    app.publish(&verified(order_id, &eur_card_order("tok_visa")))
+        .await;
+    app.wait_for::<Authorized>(order_id).await;
+
+    let failed = DeliveryFailed {
+        shipment_id: Uuid::now_v7(),
+        status: "return_to_sender".into(),
+        reason: "address unknown".into(),
+    };
+    app.publish(&Envelope::new("shipping", order_id, failed))
+        .await;
+    orderflow_runtime::testing::eventually("the payment is voided", WAIT, || {
+        let app = &app;
+        async move { payment_status(app, order_id).await == "voided" }
+    })
+    .await;
+    // A late order.delivered of the same order does not invoice it either.
+    app.publish(&delivered(order_id)).await;
+    app.drain_with_a_marker_order().await;
+    assert!(app.published::<Invoiced>(order_id).is_empty());
+    let mut db = app.db().await;
+    let invoices: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_one(&mut db)
+        .await
+        .expect("count");
+    assert_eq!(invoices, 0);
+    app.stop().await;
+}
+
+/// The simulated card provider, counting the authorisations it is asked for.
+struct Counting {
+    calls: Arc<AtomicUsize>,
+}
+
+impl PaymentConnector for Counting {
+    fn name(&self) -> &'static str {
+        "sim_card"
+    }
+
+    fn authorize<'a>(&'a self, request: &'a AuthorizeRequest) -> Answer<'a> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        SimCard.authorize(request)
+    }
+
+    fn capture<'a>(&'a self, request: &'a SettleRequest) -> Answer<'a> {
+        SimCard.capture(request)
+    }
+
+    fn void<'a>(&'a self, request: &'a SettleRequest) -> Answer<'a> {
+        SimCard.void(request)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_outage_is_retried_up_to_the_delivery_limit_and_charges_nothing() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let tune = |s: orderflow_runtime::Settings| s.with("amqp.delivery_limit", 3).expect("settings");
+    let connectors = || {
+        let counting = Counting {
+            calls: calls.clone(),
+        };
+        Connectors::builtin().with(PaymentMethod::Card, Arc::new(counting))
+    };
+    let mut app = spawn_with(1, tune, connectors).await;
+    let dead_key = format!("{}{}", app.env.prefix, billing::ORDERS_QUEUE);
+    let mut dead_letters = app.env.probe(&[(Exchange::DeadLetters, &dead_key)]).await;
+    let order_id = Uuid::now_v7();
+
+    app.publish(&verified(order_id, &eur_card_order("tok_transient")))
+        .await;
+    let (_, dead) = dead_letters.next(WAIT).await;
+    assert_eq!(dead.order_id, order_id);
+    assert!(
+        calls.load(Ordering::SeqCst) > 1,
+        "the provider was asked again"
+    );
+
+    app.drain_with_a_marker_order().await;
+    assert!(app.published::<Authorized>(order_id).is_empty());
+    assert!(app.published::<Failed>(order_id).is_empty());
+    let payments = app
+        .get_json(&format!("/v1/payments?order_id={order_id}"))
+        .await;
+    assert_eq!(payments["payments"], serde_json::json!([]));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_after_payment_is_recorded_for_a_refund_and_publishes_nothing() {
+    let mut app = spawn_app().await;
+    let order_id = Uuid::now_v7();
+    app.publish(&verified(order_id, &eur_card_order("tok_visa")))
+        .await;
+    app.wait_for::<Authorized>(order_id).await;
+    app.publish(&delivered(order_id)).await;
+    app.wait_for::<Paid>(order_id).await;
+
+    let cancel = CancelRequested {
+        reason: "arrived broken".into(),
+        requested_by: Some("staff".into()),
+    };
+    app.publish(&Envelope::new("order-intake", order_id, cancel))
+        .await;
+    orderflow_runtime::testing::eventually("the refund is requested", WAIT, || {
+        let app = &app;
+        async move {
+            let mut db = app.db().await;
+            sqlx::query_scalar::<_, i64>(
+                "SELECT amount FROM refund_requests WHERE order_id = $1 AND reason LIKE '%arrived broken'",
+            )
+            .bind(order_id)
+            .fetch_optional(&mut db)
+            .await
+            .expect("refund query")
+                == Some(6079)
+        }
+    })
+    .await;
+    app.drain_with_a_marker_order().await;
+    assert_eq!(app.published::<Paid>(order_id).len(), 1);
+    assert_eq!(payment_status(&app, order_id).await, "captured");
+    app.stop().await;
+}
