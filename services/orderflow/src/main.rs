@@ -1,1 +1,91 @@
-fn main() {}
+//! `orderflow`, the operator's binary: run everything in one process, load a demo, migrate,
+//! print the topology or the message schemas.
+
+mod demo;
+mod up;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use orderflow_runtime::Settings;
+
+#[derive(Parser)]
+#[command(
+    name = "orderflow",
+    version,
+    about = "Order processing: intake, verification, fulfilment, shipping, billing"
+)]
+struct Cli {
+    /// Settings file (TOML); environment variables override it.
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run all five services and the simulated carrier in this process until SIGTERM/Ctrl-C.
+    Up,
+    /// Load a demo catalogue and stock, submit N varied orders and wait until each is final.
+    Demo(demo::DemoArgs),
+    /// Create the database and run every service's migrations, then exit.
+    Migrate,
+    /// Print the broker topology (exchanges, queues, bindings) as JSON.
+    Topology,
+    /// Write the messages' JSON Schemas into a directory.
+    Schemas {
+        #[arg(default_value = "shared/messages/schemas")]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("orderflow: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    orderflow_runtime::telemetry::init(&settings);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("orderflow: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Up => up::run(settings, orderflow_runtime::service::shutdown_token()).await,
+            Command::Demo(args) => demo::run(&settings, args).await,
+            Command::Migrate => up::migrate(&settings).await,
+            Command::Topology => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&up::topology(&settings))?
+                );
+                Ok(())
+            }
+            Command::Schemas { dir } => {
+                orderflow_messages::schema::write_all(&dir)?;
+                println!(
+                    "wrote {} schemas to {}",
+                    orderflow_messages::catalogue::all().len(),
+                    dir.display()
+                );
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("orderflow: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

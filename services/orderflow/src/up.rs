@@ -1,0 +1,124 @@
+//! `orderflow up`, `migrate` and `topology`: the five services (and the simulated carrier) as one
+//! process, each exactly as its own binary would run it.
+
+use anyhow::Context;
+use lapin::types::AMQPValue;
+use orderflow_messages::Exchange;
+use orderflow_runtime::service::ServiceSpec;
+use orderflow_runtime::topology::{Names, queue_arguments};
+use orderflow_runtime::{CancellationToken, Settings};
+use tokio::task::JoinSet;
+
+fn specs() -> Vec<ServiceSpec> {
+    vec![
+        order_intake::spec(),
+        verification::spec(),
+        fulfilment::spec(),
+        shipping::spec(),
+        billing::spec(),
+    ]
+}
+
+/// Starts every service; when one fails the others are stopped and the error returned.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let stop = shutdown.child_token();
+    let mut tasks = JoinSet::new();
+    let bound = vec![
+        ("order-intake", order_intake::build(&settings).await?),
+        ("verification", verification::build(&settings).await?),
+        ("fulfilment", fulfilment::build(&settings).await?),
+        ("shipping", shipping::build(&settings).await?),
+        ("billing", billing::build(&settings).await?),
+    ];
+    for (name, service) in bound {
+        tracing::info!(service = name, addr = %service.local_addr(), "ready");
+        let stop = stop.clone();
+        tasks.spawn(async move { (name, service.run_until_stopped(stop).await) });
+    }
+    {
+        let settings = settings.clone();
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            (
+                "carrier-sim",
+                shipping::carrier_sim::run(settings, stop).await,
+            )
+        });
+    }
+    let mut failure = None;
+    while let Some(joined) = tasks.join_next().await {
+        let (name, result) = joined.context("a service task panicked")?;
+        if let Err(e) = result {
+            tracing::error!(
+                service = name,
+                error = format!("{e:#}"),
+                "service failed; stopping the others"
+            );
+            failure.get_or_insert(e.context(format!("{name} failed")));
+            stop.cancel();
+        } else if !stop.is_cancelled() {
+            // A service that ends on its own is a failure of the whole: stop the rest.
+            stop.cancel();
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Creates the database and runs every service's migrations.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    for spec in specs() {
+        let pool = orderflow_runtime::database::connect_and_migrate(
+            &settings.database,
+            spec.schema,
+            spec.migrator,
+        )
+        .await
+        .with_context(|| format!("migrating {}", spec.name))?;
+        pool.close().await;
+        println!("{}: migrated schema {}", spec.name, spec.schema);
+    }
+    Ok(())
+}
+
+/// The topology as JSON: what `Service::start` declares.
+pub fn topology(settings: &Settings) -> serde_json::Value {
+    let names = Names {
+        prefix: settings.amqp.prefix.clone(),
+    };
+    let exchanges: Vec<_> = Exchange::ALL
+        .iter()
+        .map(|e| serde_json::json!({"name": names.exchange(*e), "type": e.kind(), "durable": true}))
+        .collect();
+    let mut queues = Vec::new();
+    for spec in specs() {
+        for queue in &spec.queues {
+            let args: serde_json::Map<String, serde_json::Value> =
+                queue_arguments(&names, queue, settings.amqp.delivery_limit)
+                    .inner()
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), amqp_value(v)))
+                    .collect();
+            queues.push(serde_json::json!({
+                "name": names.queue(&queue.name),
+                "service": spec.name,
+                "arguments": args,
+                "bindings": queue.bindings.iter().map(|b| serde_json::json!({
+                    "exchange": names.exchange(b.exchange), "routing_key": b.key
+                })).collect::<Vec<_>>(),
+                "dead_letter_queue": names.queue(&queue.dead_letter_name()),
+            }));
+        }
+    }
+    serde_json::json!({"exchanges": exchanges, "queues": queues})
+}
+
+fn amqp_value(value: &AMQPValue) -> serde_json::Value {
+    match value {
+        AMQPValue::LongString(s) => serde_json::Value::String(s.to_string()),
+        AMQPValue::LongUInt(n) => serde_json::json!(n),
+        other => serde_json::Value::String(format!("{other:?}")),
+    }
+}

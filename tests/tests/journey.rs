@@ -1,0 +1,211 @@
+//! One order through all five services and the simulated carrier, over the real RabbitMQ and
+//! PostgreSQL, through the services' own `build`/`run` functions — what `orderflow up` runs.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use orderflow_runtime::testing::{TestEnv, eventually};
+use orderflow_runtime::{CancellationToken, Settings};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+const WAIT: Duration = Duration::from_secs(60);
+const ADMIN: &str = "dev-admin-key";
+const SHOP: &str = "dev-shop-key";
+
+struct System {
+    intake: SocketAddr,
+    verification: SocketAddr,
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl System {
+    async fn start(settings: &Settings) -> System {
+        let stop = CancellationToken::new();
+        let intake = order_intake::build(settings).await.expect("order-intake");
+        let verification = verification::build(settings).await.expect("verification");
+        let fulfilment = fulfilment::build(settings).await.expect("fulfilment");
+        let shipping = shipping::build(settings).await.expect("shipping");
+        let billing = billing::build(settings).await.expect("billing");
+        let (intake_addr, verification_addr) = (intake.local_addr(), verification.local_addr());
+        let mut tasks = Vec::new();
+        for service in [intake, verification, fulfilment, shipping, billing] {
+            tasks.push(tokio::spawn(service.run_until_stopped(stop.clone())));
+        }
+        tasks.push(tokio::spawn(shipping::carrier_sim::run(
+            settings.clone(),
+            stop.clone(),
+        )));
+        System {
+            intake: intake_addr,
+            verification: verification_addr,
+            stop,
+            tasks,
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        for task in self.tasks {
+            task.await.expect("join").expect("clean stop");
+        }
+    }
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: String,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, url).bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn seed_catalogue(verification: SocketAddr) {
+    let base = format!("http://{verification}/v1");
+    let (status, body) = call(
+        reqwest::Method::PUT,
+        format!("{base}/warehouses/berlin"),
+        ADMIN,
+        Some(json!({"name": "Berlin"})),
+    )
+    .await;
+    assert!(status < 300, "warehouse: {status} {body}");
+    for (sku, price, tax_class) in [
+        ("MUG-BLUE", 1250, "standard"),
+        ("TEA-EARLGREY", 690, "reduced"),
+    ] {
+        let product = json!({"name": sku, "unit_price": price, "currency": "EUR", "tax_class": tax_class, "weight_grams": 400});
+        let (status, body) = call(
+            reqwest::Method::PUT,
+            format!("{base}/products/{sku}"),
+            ADMIN,
+            Some(product),
+        )
+        .await;
+        assert!(status < 300, "product: {status} {body}");
+    }
+    let receipt = json!({"lines": [{"sku": "MUG-BLUE", "quantity": 10}, {"sku": "TEA-EARLGREY", "quantity": 10}]});
+    let (status, body) = call(
+        reqwest::Method::POST,
+        format!("{base}/warehouses/berlin/receipts"),
+        ADMIN,
+        Some(receipt),
+    )
+    .await;
+    assert!(status < 300, "receipt: {status} {body}");
+}
+
+fn order(external_reference: &str, sku_override: Option<&str>) -> Value {
+    json!({
+        "channel": "web",
+        "external_reference": external_reference,
+        "customer": {"email": "ann@example.com", "name": "Ann Example"},
+        "currency": "EUR",
+        "lines": [
+            {"sku": sku_override.unwrap_or("MUG-BLUE"), "quantity": 2, "unit_price": 1250},
+            {"sku": "TEA-EARLGREY", "quantity": 1, "unit_price": 690}
+        ],
+        "shipping_address": {"name": "Ann Example", "line1": "Hauptstr. 1", "postal_code": "10115", "city": "Berlin", "country": "DE"},
+        "delivery": {"shipping_method": "standard"},
+        "payment": {"method": "card", "token": "tok_visa"}
+    })
+}
+
+async fn wait_for_status(intake: SocketAddr, id: &str, wanted: &str) -> Value {
+    let url = format!("http://{intake}/v1/orders/{id}");
+    eventually(&format!("order {id} reaches {wanted}"), WAIT, || {
+        let url = url.clone();
+        async move {
+            let (_, body) = call(reqwest::Method::GET, url, SHOP, None).await;
+            body["status"] == wanted
+        }
+    })
+    .await;
+    call(reqwest::Method::GET, url, SHOP, None).await.1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_travels_through_every_stage_to_completed() {
+    let env = TestEnv::new();
+    let system = System::start(&env.settings).await;
+    seed_catalogue(system.verification).await;
+
+    let (status, placed) = call(
+        reqwest::Method::POST,
+        format!("http://{}/v1/orders", system.intake),
+        SHOP,
+        Some(order("web-1", None)),
+    )
+    .await;
+    assert_eq!(status, 201, "{placed}");
+    let id = placed["id"].as_str().expect("order id").to_owned();
+
+    let done = wait_for_status(system.intake, &id, "completed").await;
+    let timeline = done["timeline"].as_array().expect("timeline");
+    let producers: std::collections::BTreeSet<&str> = timeline
+        .iter()
+        .filter_map(|entry| entry["producer"].as_str())
+        .collect();
+    for stage in [
+        "order-intake",
+        "verification",
+        "fulfilment",
+        "shipping",
+        "billing",
+    ] {
+        assert!(
+            producers.contains(stage),
+            "no timeline entry from {stage}: {timeline:#?}"
+        );
+    }
+    let types: Vec<&str> = timeline
+        .iter()
+        .filter_map(|entry| entry["type"].as_str())
+        .collect();
+    for event in [
+        "order.placed",
+        "order.verified",
+        "order.packed",
+        "order.shipped",
+        "order.delivered",
+        "order.invoiced",
+        "order.paid",
+        "order.completed",
+    ] {
+        assert_eq!(
+            types.iter().filter(|t| **t == event).count(),
+            1,
+            "{event} once in {types:?}"
+        );
+    }
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_for_an_unknown_product_is_rejected_with_the_reason() {
+    let env = TestEnv::new();
+    let system = System::start(&env.settings).await;
+    seed_catalogue(system.verification).await;
+
+    let (status, placed) = call(
+        reqwest::Method::POST,
+        format!("http://{}/v1/orders", system.intake),
+        SHOP,
+        Some(order("web-2", Some("NO-SUCH-SKU"))),
+    )
+    .await;
+    assert_eq!(status, 201, "{placed}");
+    let id = placed["id"].as_str().expect("order id").to_owned();
+    let rejected = wait_for_status(system.intake, &id, "rejected").await;
+    let text = rejected["timeline"].to_string();
+    assert!(text.contains("unknown_sku"), "the reason is shown: {text}");
+    system.stop().await;
+}
