@@ -256,7 +256,9 @@ pub struct Completed {
 }
 event!(Completed, "order.completed");
 
-/// `order.cancel_requested` — a customer or staff asked to cancel; each stage stops its work.
+/// `order.cancel_requested` — a customer, staff or a stage asked to cancel. Shipping decides
+/// (it owns the point of no return, the handover to a carrier) and answers with
+/// [`Cancelled`] or [`CancelRefused`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CancelRequested {
     pub reason: String,
@@ -265,12 +267,35 @@ pub struct CancelRequested {
 }
 event!(CancelRequested, "order.cancel_requested");
 
-/// `order.cancelled` — the cancellation is final.
+/// `order.cancelled` — the cancellation is decided (by shipping, before any handover); every
+/// stage compensates what it did and says so with an event of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Cancelled {
     pub reason: String,
 }
 event!(Cancelled, "order.cancelled");
+
+/// `order.cancel_refused` — too late: a shipment is already with its carrier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CancelRefused {
+    pub reason: String,
+}
+event!(CancelRefused, "order.cancel_refused");
+
+/// `order.unpacked` — a cancelled order's parcels were unpacked; the goods are back on the shelf.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Unpacked {
+    pub groups: Vec<ParcelGroup>,
+    pub reason: String,
+}
+event!(Unpacked, "order.unpacked");
+
+/// `order.payment_method_changed` — the customer gave a new payment method (after a decline).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PaymentMethodChanged {
+    pub payment: Payment,
+}
+event!(PaymentMethodChanged, "order.payment_method_changed");
 
 /// `order.on_hold` — a stage cannot go on without a person (no carrier rule, payment declined, …).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -30,6 +30,15 @@ pub struct Failed {
 }
 event!(Failed, "payment.failed");
 
+/// `payment.voided` — an authorisation was released without charging (cancel, failed delivery).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Voided {
+    pub payment_id: Uuid,
+    pub amount: Money,
+    pub reason: String,
+}
+event!(Voided, "payment.voided");
+
 /// `payment.refunded` — money went back to the customer (a credit note accompanies it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Refunded {
