@@ -218,6 +218,10 @@ impl Publisher {
                     Err(e) => Err(PublishError::Broker(e)),
                 },
             };
+            if result.is_ok() {
+                metrics::counter!("orderflow_messages_published_total", "exchange" => msg.exchange.name())
+                    .increment(1);
+            }
             results.push(result);
         }
         results
@@ -245,6 +249,7 @@ impl Publisher {
         body: &[u8],
         properties: BasicProperties,
     ) -> Result<(), PublishError> {
+        metrics::counter!("orderflow_messages_published_total", "exchange" => "raw").increment(1);
         let confirm = self
             .channel
             .basic_publish(

@@ -23,16 +23,21 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new() -> TestEnv {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let database = format!("orderflow_test_{}", &id[..16]);
-        let prefix = format!("test-{}.", &id[..12]);
         let base = Settings::load_with(None, std::env::vars()).expect("test settings");
+        TestEnv::isolated(&base, "test", 4).expect("test settings")
+    }
+
+    /// A fresh database `orderflow_<label>_<id>` and prefix `<label>-<id>.` derived from `base`,
+    /// with every service on a free loopback port. `orderflow bench` uses this too.
+    pub fn isolated(base: &Settings, label: &str, max_connections: u32) -> anyhow::Result<TestEnv> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let database = format!("orderflow_{label}_{}", &id[..16]);
+        let prefix = format!("{label}-{}.", &id[..12]);
         let url = replace_database(base.database.url.expose(), &database);
         let mut settings = base
-            .with("database.url", url)
-            .and_then(|s| s.with("database.max_connections", 4))
-            .and_then(|s| s.with("amqp.prefix", prefix.clone()))
-            .expect("test settings");
+            .with("database.url", url)?
+            .with("database.max_connections", max_connections)?
+            .with("amqp.prefix", prefix.clone())?;
         for section in [
             "order_intake",
             "verification",
@@ -41,15 +46,14 @@ impl TestEnv {
             "billing",
         ] {
             settings = settings
-                .with(&format!("{section}.port"), 0)
-                .and_then(|s| s.with(&format!("{section}.host"), "127.0.0.1"))
-                .expect("test settings");
+                .with(&format!("{section}.port"), 0)?
+                .with(&format!("{section}.host"), "127.0.0.1")?;
         }
-        TestEnv {
+        Ok(TestEnv {
             settings,
             database,
             prefix,
-        }
+        })
     }
 
     /// Names as the services under test see them.
