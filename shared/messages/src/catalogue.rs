@@ -36,6 +36,7 @@ pub fn all() -> Vec<EventInfo> {
         info::<stock::Released>(),
         info::<order::Packed>(),
         info::<order::FulfilmentFailed>(),
+        info::<order::Reallocated>(),
         info::<shipment::Requested>(),
         info::<shipment::CancelRequested>(),
         info::<shipment::LabelCreated>(),

@@ -193,6 +193,29 @@ pub struct FulfilmentFailed {
 }
 event!(FulfilmentFailed, "order.fulfilment_failed");
 
+/// `order.reallocated` — verification's answer to [`FulfilmentFailed`] (a short pick): the units
+/// `warehouse` could not find are now reserved elsewhere, and fulfilment opens a pick list for
+/// each warehouse named in `reservations`.
+///
+/// - Before it, verification corrected the stock (the missing units did not exist) and shrank
+///   that warehouse's reservations by the missing units, so the short warehouse packs only
+///   what it found.
+/// - `reservations` holds only the new units (line, SKU, quantity, warehouse); a warehouse may
+///   appear that already serves the order (fulfilment adds to, or opens a second pick list
+///   there). The order's `order.verified` is not repeated; its lines (name, weight) still hold.
+/// - When the missing units cannot be reserved anywhere, verification publishes instead
+///   `order.backordered` with the missing lines (every short product allows backorder; an
+///   `order.reallocated` follows once stock arrives, possibly from the short warehouse itself)
+///   or `order.on_hold` (stage `verification`, reason `out_of_stock`) for a person to decide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Reallocated {
+    /// The warehouse whose pick came up short.
+    pub warehouse: String,
+    /// The newly reserved units, by line and warehouse.
+    pub reservations: Vec<Reservation>,
+}
+event!(Reallocated, "order.reallocated");
+
 /// A shipment as the order's customer sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ShipmentRef {

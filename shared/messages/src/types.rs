@@ -236,6 +236,8 @@ pub enum PaymentMethod {
     CashOnDelivery,
     /// Bank transfer before shipping.
     BankTransfer,
+    /// Paid in the shop beforehand; `token` carries the shop's payment reference.
+    Prepaid,
 }
 
 impl PaymentMethod {
@@ -245,6 +247,7 @@ impl PaymentMethod {
             PaymentMethod::Invoice => "invoice",
             PaymentMethod::CashOnDelivery => "cash_on_delivery",
             PaymentMethod::BankTransfer => "bank_transfer",
+            PaymentMethod::Prepaid => "prepaid",
         }
     }
 }
@@ -253,7 +256,8 @@ impl PaymentMethod {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Payment {
     pub method: PaymentMethod,
-    /// Provider token for `card` (e.g. `tok_visa`); never a card number.
+    /// Provider token for `card` (e.g. `tok_visa`), never a card number; for `prepaid` the
+    /// shop's payment reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
 }
