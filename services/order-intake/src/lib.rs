@@ -58,6 +58,7 @@ pub fn spec() -> ServiceSpec {
         .bind::<order::Backordered>()
         .bind::<stock::Released>()
         .bind::<order::Packed>()
+        .bind::<order::Reallocated>()
         .bind::<order::FulfilmentFailed>()
         .bind::<order::Shipped>()
         .bind::<order::Delivered>()
