@@ -52,7 +52,7 @@ const PRODUCTS: &[(&str, &str, i64, &str, u32)] = &[
 const WAREHOUSES: &[(&str, &str)] = &[("berlin", "Berlin central"), ("leipzig", "Leipzig east")];
 const FINAL: &[&str] = &["completed", "rejected", "cancelled"];
 
-struct Api {
+pub(crate) struct Api {
     client: reqwest::Client,
     intake: String,
     verification: String,
@@ -120,24 +120,42 @@ pub async fn run(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {
     outcome
 }
 
+impl Api {
+    pub(crate) fn new(
+        settings: &Settings,
+        intake: String,
+        verification: String,
+    ) -> anyhow::Result<Api> {
+        Ok(Api {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            intake,
+            verification,
+            admin_key: settings
+                .api_keys
+                .key_for(Role::Admin)
+                .context("an admin API key is needed")?
+                .to_owned(),
+            shop_key: settings
+                .api_keys
+                .key_for(Role::Shop)
+                .context("a shop API key is needed")?
+                .to_owned(),
+        })
+    }
+
+    pub(crate) fn shop_key(&self) -> &str {
+        &self.shop_key
+    }
+}
+
 async fn demo(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {
-    let api = Api {
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?,
-        intake: base_url(settings, "order_intake", args.intake_url)?,
-        verification: base_url(settings, "verification", args.verification_url)?,
-        admin_key: settings
-            .api_keys
-            .key_for(Role::Admin)
-            .context("an admin API key is needed")?
-            .to_owned(),
-        shop_key: settings
-            .api_keys
-            .key_for(Role::Shop)
-            .context("a shop API key is needed")?
-            .to_owned(),
-    };
+    let api = Api::new(
+        settings,
+        base_url(settings, "order_intake", args.intake_url)?,
+        base_url(settings, "verification", args.verification_url)?,
+    )?;
     wait_until_ready(&api).await?;
     load_catalogue(&api, args.orders).await?;
 
@@ -155,7 +173,7 @@ async fn demo(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {
             let run_id = &run_id;
             let bar = &bar;
             async move {
-                let (order, meant_to_fail) = demo_order(run_id, i);
+                let (order, meant_to_fail) = demo_order(run_id, i, true);
                 let key = format!("demo-{run_id}-{i}");
                 let (status, body) = api
                     .send(
@@ -305,7 +323,7 @@ async fn wait_until_ready(api: &Api) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn load_catalogue(api: &Api, orders: usize) -> anyhow::Result<()> {
+pub(crate) async fn load_catalogue(api: &Api, orders: usize) -> anyhow::Result<()> {
     for (code, name) in WAREHOUSES {
         let url = format!("{}/v1/warehouses/{code}", api.verification);
         let (status, body) = api
@@ -363,8 +381,9 @@ async fn load_catalogue(api: &Api, orders: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The i-th demo order; the bool says whether it is meant to be rejected.
-fn demo_order(run_id: &str, i: usize) -> (Value, bool) {
+/// The i-th demo order; the bool says whether it is meant to be rejected (every 50th, when
+/// `with_rejects`).
+pub(crate) fn demo_order(run_id: &str, i: usize, with_rejects: bool) -> (Value, bool) {
     let mut rng = rand::rng();
     const CHANNELS: &[&str] = &["web", "api", "phone", "email", "in_person", "marketplace"];
     const METHODS: &[&str] = &["standard", "standard", "express", "pickup"];
@@ -400,7 +419,7 @@ fn demo_order(run_id: &str, i: usize) -> (Value, bool) {
             json!({"sku": sku, "quantity": rng.random_range(1..=3), "unit_price": price})
         })
         .collect();
-    let meant_to_fail = i % 50 == 49;
+    let meant_to_fail = with_rejects && i % 50 == 49;
     if meant_to_fail {
         lines.push(json!({"sku": "NO-SUCH-SKU", "quantity": 1, "unit_price": 100}));
     }

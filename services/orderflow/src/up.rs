@@ -1,6 +1,8 @@
 //! `orderflow up`, `migrate` and `topology`: the five services (and the simulated carrier) as one
 //! process, each exactly as its own binary would run it.
 
+use std::net::SocketAddr;
+
 use anyhow::Context;
 use lapin::types::AMQPValue;
 use orderflow_messages::Exchange;
@@ -9,7 +11,7 @@ use orderflow_runtime::topology::{Names, queue_arguments};
 use orderflow_runtime::{CancellationToken, Settings};
 use tokio::task::JoinSet;
 
-fn specs() -> Vec<ServiceSpec> {
+pub fn specs() -> Vec<ServiceSpec> {
     vec![
         order_intake::spec(),
         verification::spec(),
@@ -19,19 +21,29 @@ fn specs() -> Vec<ServiceSpec> {
     ]
 }
 
-/// Starts every service; when one fails the others are stopped and the error returned.
-pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// All five services and the simulated carrier, running in this process.
+pub struct Running {
+    /// Where each service listens.
+    pub addrs: Vec<(&'static str, SocketAddr)>,
+    stop: CancellationToken,
+    tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
+}
+
+/// Starts every service on `settings`; they stop when `shutdown` is cancelled.
+pub async fn start(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let stop = shutdown.child_token();
     let mut tasks = JoinSet::new();
     let bound = vec![
-        ("order-intake", order_intake::build(&settings).await?),
-        ("verification", verification::build(&settings).await?),
-        ("fulfilment", fulfilment::build(&settings).await?),
-        ("shipping", shipping::build(&settings).await?),
-        ("billing", billing::build(&settings).await?),
+        ("order-intake", order_intake::build(settings).await?),
+        ("verification", verification::build(settings).await?),
+        ("fulfilment", fulfilment::build(settings).await?),
+        ("shipping", shipping::build(settings).await?),
+        ("billing", billing::build(settings).await?),
     ];
+    let mut addrs = Vec::new();
     for (name, service) in bound {
         tracing::info!(service = name, addr = %service.local_addr(), "ready");
+        addrs.push((name, service.local_addr()));
         let stop = stop.clone();
         tasks.spawn(async move { (name, service.run_until_stopped(stop).await) });
     }
@@ -45,26 +57,60 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
             )
         });
     }
-    let mut failure = None;
-    while let Some(joined) = tasks.join_next().await {
-        let (name, result) = joined.context("a service task panicked")?;
-        if let Err(e) = result {
-            tracing::error!(
-                service = name,
-                error = format!("{e:#}"),
-                "service failed; stopping the others"
-            );
-            failure.get_or_insert(e.context(format!("{name} failed")));
-            stop.cancel();
-        } else if !stop.is_cancelled() {
-            // A service that ends on its own is a failure of the whole: stop the rest.
-            stop.cancel();
+    Ok(Running { addrs, stop, tasks })
+}
+
+impl Running {
+    /// One service alone (the benchmark's intake-only phase).
+    pub fn single(
+        name: &'static str,
+        addr: SocketAddr,
+        stop: CancellationToken,
+        service: orderflow_runtime::BoundService,
+    ) -> Running {
+        let mut tasks = JoinSet::new();
+        let token = stop.clone();
+        tasks.spawn(async move { (name, service.run_until_stopped(token).await) });
+        Running {
+            addrs: vec![(name, addr)],
+            stop,
+            tasks,
         }
     }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(()),
+
+    /// Waits until every service has stopped; when one fails, the others are stopped and its
+    /// error returned.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let mut failure = None;
+        while let Some(joined) = self.tasks.join_next().await {
+            let (name, result) = joined.context("a service task panicked")?;
+            if let Err(e) = result {
+                tracing::error!(
+                    service = name,
+                    error = format!("{e:#}"),
+                    "service failed; stopping the others"
+                );
+                failure.get_or_insert(e.context(format!("{name} failed")));
+            }
+            // A service that ends, for whatever reason, ends the whole.
+            self.stop.cancel();
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
+
+    /// Stops every service and waits for them.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.wait().await
+    }
+}
+
+/// `orderflow up`: runs until `shutdown` or a failure.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    start(&settings, shutdown).await?.wait().await
 }
 
 /// Creates the database and runs every service's migrations.

@@ -221,6 +221,8 @@ impl Publisher {
             if result.is_ok() {
                 metrics::counter!("orderflow_messages_published_total", "exchange" => msg.exchange.name())
                     .increment(1);
+                metrics::counter!("orderflow_published_bytes_total")
+                    .increment(msg.body.len() as u64);
             }
             results.push(result);
         }
