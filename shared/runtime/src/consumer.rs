@@ -239,22 +239,27 @@ impl<H: Handler> ConsumerLoop<H> {
     /// Handles `batch` in one transaction; commits only if every message succeeded.
     async fn try_together(&self, batch: &[&Incoming]) -> Result<(), HandleError> {
         let mut tx = self.pool.begin().await?;
+        // One statement records the whole batch in the inbox and says which messages are new:
+        // a message handled before (or twice in this batch) is skipped.
+        let ids: Vec<uuid::Uuid> = batch.iter().map(|m| m.envelope.message_id).collect();
+        let kinds: Vec<&str> = batch.iter().map(|m| m.envelope.kind.as_str()).collect();
+        let mut new: std::collections::HashSet<uuid::Uuid> = sqlx::query_scalar(
+            "INSERT INTO inbox (consumer, message_id, kind) \
+             SELECT $1, id, kind FROM unnest($2::uuid[], $3::text[]) AS t(id, kind) \
+             ON CONFLICT DO NOTHING RETURNING message_id",
+        )
+        .bind(&self.queue)
+        .bind(&ids)
+        .bind(&kinds)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
         for msg in batch {
             let span = tracing::info_span!("handle", service = self.service, queue = %self.queue,
                 order_id = %msg.envelope.order_id, message_id = %msg.envelope.message_id,
                 r#type = %msg.envelope.kind, trace_id = %msg.envelope.correlation_id.simple());
-            let first_time = sqlx::query(
-                "INSERT INTO inbox (consumer, message_id, kind) VALUES ($1, $2, $3) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&self.queue)
-            .bind(msg.envelope.message_id)
-            .bind(&msg.envelope.kind)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if !first_time {
+            if !new.remove(&msg.envelope.message_id) {
                 tracing::debug!(parent: &span, "duplicate delivery skipped");
                 continue;
             }

@@ -38,9 +38,13 @@ pub async fn enqueue<E: Event>(
     carrier: Option<&str>,
 ) -> anyhow::Result<()> {
     let msg = Outgoing::from_envelope(envelope, carrier)?;
+    // One round trip: the row, and a notification delivered at commit (once per transaction,
+    // however many rows it wrote).
     sqlx::query(
-        "INSERT INTO outbox (message_id, exchange, routing_key, kind, body) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "WITH written AS ( \
+             INSERT INTO outbox (message_id, exchange, routing_key, kind, body) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING 1) \
+         SELECT pg_notify('orderflow_outbox_' || current_schema(), '') FROM written",
     )
     .bind(msg.message_id)
     .bind(msg.exchange.name())
@@ -50,10 +54,6 @@ pub async fn enqueue<E: Event>(
     .execute(&mut *conn)
     .await
     .context("writing to the outbox")?;
-    // Delivered at commit, once per transaction however many rows it wrote.
-    sqlx::query("SELECT pg_notify('orderflow_outbox_' || current_schema(), '')")
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }
 
