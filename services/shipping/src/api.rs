@@ -1,27 +1,41 @@
 //! The HTTP API under `/v1`: shipments with their tracking history and link (role `shop` and
-//! up), and the carrier registry (role `staff` and up).
+//! up), in-store collections (`staff`), and the carrier registry (read: `staff`, register:
+//! `admin`, see [`crate::carriers`]). The carriers' webhook ingress ([`crate::webhook`]) sits
+//! next to it, outside the API keys.
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use orderflow_runtime::auth::{ApiKeys, Caller, Role, protect};
+use orderflow_runtime::HandleError;
+use orderflow_runtime::auth::{Caller, Role, protect};
 use orderflow_runtime::problem::{FieldError, Problem};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::carriers::{self, Registrar};
+use crate::pickup::{self, Collection};
 use crate::registry::{self, Carrier};
+use crate::webhook;
 
-pub fn router(pool: PgPool, keys: ApiKeys) -> Router {
+/// The service's routes: `/v1` behind the API keys, and the webhook ingress.
+pub fn router(
+    registrar: Registrar,
+    settings: &crate::ShippingSettings,
+    keys: orderflow_runtime::auth::ApiKeys,
+) -> Router {
+    let pool = registrar.pool.clone();
     let api = Router::new()
         .route("/v1/shipments", get(list_shipments))
         .route("/v1/shipments/{id}", get(show_shipment))
+        .route("/v1/shipments/{id}/collected", post(collected))
         .route("/v1/carriers", get(list_carriers))
-        .with_state(pool);
-    protect(api, keys)
+        .with_state(pool.clone())
+        .merge(carriers::router(registrar));
+    protect(api, keys).merge(webhook::router(pool, settings.webhook_secrets.clone()))
 }
 
 #[derive(Debug, Serialize)]
@@ -60,6 +74,8 @@ pub struct ShipmentView {
     pub declared_value: Amount,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cash_on_delivery: Option<Amount>,
+    /// Requests sent to the carrier (more than one: the label was late).
+    pub label_attempts: i32,
     /// Oldest first, by the carrier's time.
     pub tracking: Vec<TrackingEvent>,
     pub created_at: DateTime<Utc>,
@@ -82,6 +98,7 @@ struct ShipmentRow {
     declared_value: i64,
     cash_on_delivery: Option<i64>,
     currency: String,
+    label_attempts: i32,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     tracking_url_template: String,
@@ -99,7 +116,7 @@ struct TrackingRow {
 
 const SELECT_SHIPMENTS: &str = "SELECT s.shipment_id, s.order_id, s.carrier, s.service_level, \
     s.warehouse, s.status, s.status_at, s.tracking_number, s.label_url, s.parcels, s.ship_to, \
-    s.declared_value, s.cash_on_delivery, s.currency, s.created_at, s.updated_at, \
+    s.declared_value, s.cash_on_delivery, s.currency, s.label_attempts, s.created_at, s.updated_at, \
     c.tracking_url_template FROM shipments s JOIN carriers c ON c.code = s.carrier";
 
 /// The rows with their tracking history.
@@ -150,6 +167,7 @@ async fn with_tracking(pool: &PgPool, rows: Vec<ShipmentRow>) -> sqlx::Result<Ve
                     amount,
                     currency: r.currency.clone(),
                 }),
+                label_attempts: r.label_attempts,
                 tracking,
                 created_at: r.created_at,
                 updated_at: r.updated_at,
@@ -223,19 +241,57 @@ async fn show_shipment(
     Path(id): Path<String>,
 ) -> Result<Json<ShipmentView>, Problem> {
     caller.require(Role::Shop)?;
+    one_shipment(&pool, &id).await.map(Json)
+}
+
+/// `POST /v1/shipments/{id}/collected`: staff confirm an in-store collection; answers the
+/// shipment (`delivered`). Confirming twice is harmless.
+async fn collected(
+    caller: Caller,
+    State(pool): State<PgPool>,
+    Path(id): Path<String>,
+) -> Result<Json<ShipmentView>, Problem> {
+    caller.require(Role::Staff)?;
+    let shipment_id = Uuid::parse_str(id.trim())
+        .map_err(|_| Problem::not_found(format!("no shipment `{id}`")))?;
+    let mut tx = pool.begin().await?;
+    let outcome = pickup::confirm(&mut tx, shipment_id)
+        .await
+        .map_err(|e| match e {
+            HandleError::Transient(e) => Problem::internal(&e),
+            HandleError::Permanent(why) => Problem::conflict(why),
+        })?;
+    match outcome {
+        Collection::Collected => tx.commit().await?,
+        Collection::AlreadyCollected => {}
+        Collection::Unknown => return Err(Problem::not_found(format!("no shipment `{id}`"))),
+        Collection::OtherCarrier(carrier) => {
+            return Err(Problem::conflict(format!(
+                "shipment {shipment_id} travels with carrier `{carrier}`; only in-store collections (carrier `pickup`) are confirmed here"
+            )));
+        }
+        Collection::NotReady(status) => {
+            return Err(Problem::conflict(format!(
+                "shipment {shipment_id} is `{status}`, not waiting for collection"
+            )));
+        }
+    }
+    one_shipment(&pool, &id).await.map(Json)
+}
+
+async fn one_shipment(pool: &PgPool, id: &str) -> Result<ShipmentView, Problem> {
     let not_found = || Problem::not_found(format!("no shipment `{id}`"));
     let shipment_id = Uuid::parse_str(id.trim()).map_err(|_| not_found())?;
     let row: Option<ShipmentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_SHIPMENTS} WHERE s.shipment_id = $1"
     )))
     .bind(shipment_id)
-    .fetch_optional(&pool)
+    .fetch_optional(pool)
     .await?;
     let row = row.ok_or_else(not_found)?;
-    with_tracking(&pool, vec![row])
+    with_tracking(pool, vec![row])
         .await?
         .pop()
-        .map(Json)
         .ok_or_else(not_found)
 }
 

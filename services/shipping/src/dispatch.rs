@@ -1,13 +1,15 @@
 //! The `shipping.orders` queue: a packed order becomes one shipment per parcel group, each
-//! requested from the carrier its shipping rule names; a cancellation stops the shipments that
-//! are still in the warehouse.
+//! requested from the carrier its shipping rule names (or, for in-store collection, made ready
+//! by shipping itself); `order.cancel_requested` goes to the arbiter in [`crate::cancellation`].
 //!
 //! The order's record is locked (`FOR UPDATE`) before anything else, so two deliveries about
 //! the same order — a repeated `order.packed`, a cancellation racing it — are handled one after
 //! the other even on different replicas.
 
+use std::time::Duration;
+
 use orderflow_messages::order::{self, Packed, Reason};
-use orderflow_messages::shipment::{self, Requested};
+use orderflow_messages::shipment::Requested;
 use orderflow_messages::types::Money;
 use orderflow_messages::{Envelope, Event};
 use orderflow_runtime::{HandleError, Handler, Incoming, outbox};
@@ -15,19 +17,29 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::rules::{self, Consignment, Rule};
+use crate::settings::PICKUP;
 use crate::shipment::ShipmentStatus;
-use crate::{NAME, registry, valuation};
+use crate::{NAME, cancellation, pickup, registry, valuation};
 
 /// Handles `order.packed` and `order.cancel_requested`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Orders;
+#[derive(Debug, Clone, Copy)]
+pub struct Orders {
+    /// How long a carrier has to create the label (see [`crate::label_deadline`]).
+    pub label_timeout: Duration,
+}
 
 impl Handler for Orders {
     async fn handle(&self, conn: &mut PgConnection, msg: &Incoming) -> Result<(), HandleError> {
         if msg.is::<order::Packed>() {
-            packed(conn, msg, msg.decode::<order::Packed>()?).await
+            packed(
+                conn,
+                msg,
+                msg.decode::<order::Packed>()?,
+                self.label_timeout,
+            )
+            .await
         } else if msg.is::<order::CancelRequested>() {
-            cancel_requested(conn, msg, msg.decode::<order::CancelRequested>()?).await
+            cancellation::requested(conn, msg, msg.decode::<order::CancelRequested>()?).await
         } else {
             Ok(())
         }
@@ -36,7 +48,10 @@ impl Handler for Orders {
 
 /// The order's shipping status, locked for this transaction; `None` if shipping never heard of
 /// the order.
-async fn lock_order(conn: &mut PgConnection, order_id: Uuid) -> sqlx::Result<Option<String>> {
+pub(crate) async fn lock_order(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar("SELECT status FROM shipping_orders WHERE order_id = $1 FOR UPDATE")
         .bind(order_id)
         .fetch_optional(conn)
@@ -44,7 +59,7 @@ async fn lock_order(conn: &mut PgConnection, order_id: Uuid) -> sqlx::Result<Opt
 }
 
 /// A concurrent transaction created the order's record first; retrying sees it.
-fn created_concurrently(order_id: Uuid) -> HandleError {
+pub(crate) fn created_concurrently(order_id: Uuid) -> HandleError {
     HandleError::Transient(anyhow::anyhow!(
         "the shipping record of order {order_id} was created concurrently; retrying"
     ))
@@ -54,6 +69,7 @@ async fn packed(
     conn: &mut PgConnection,
     msg: &Incoming,
     packed: Packed,
+    label_timeout: Duration,
 ) -> Result<(), HandleError> {
     let order_id = msg.envelope.order_id;
     check_groups(&packed)?;
@@ -126,6 +142,7 @@ async fn packed(
         .cash_on_delivery
         .as_ref()
         .map(|cod| valuation::split(cod.amount, &weights));
+    let mut in_store = Vec::new();
     for (i, (group, rule)) in packed.groups.iter().zip(&chosen).enumerate() {
         let request = Requested {
             shipment_id: Uuid::now_v7(),
@@ -142,10 +159,14 @@ async fn packed(
             },
             idempotency_key: format!("{order_id}:{}:request", group.warehouse),
         };
+        let envelope = Envelope::caused_by(NAME, &msg.envelope, request.clone());
+        let by_shipping = request.carrier == PICKUP;
         let inserted = sqlx::query(
             "INSERT INTO shipments (shipment_id, order_id, carrier, service_level, warehouse, status, \
-               parcels, ship_to, declared_value, cash_on_delivery, currency) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+               parcels, ship_to, declared_value, cash_on_delivery, currency, \
+               request, correlation_id, request_message_id, label_due_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+               CASE WHEN $15 THEN NULL ELSE now() + make_interval(secs => $16) END) \
              ON CONFLICT ON CONSTRAINT shipments_one_per_warehouse DO NOTHING",
         )
         .bind(request.shipment_id)
@@ -159,13 +180,25 @@ async fn packed(
         .bind(request.declared_value.amount)
         .bind(request.cash_on_delivery.as_ref().map(|m| m.amount))
         .bind(request.declared_value.currency.as_str())
+        .bind(serde_json::to_value(&request).map_err(anyhow::Error::from)?)
+        .bind(msg.envelope.correlation_id)
+        .bind(envelope.message_id)
+        .bind(by_shipping)
+        .bind(label_timeout.as_secs_f64())
         .execute(&mut *conn)
         .await?;
-        if inserted.rows_affected() == 1 {
-            let carrier = request.carrier.clone();
-            let envelope = Envelope::caused_by(NAME, &msg.envelope, request);
-            outbox::enqueue(conn, &envelope, Some(&carrier)).await?;
+        if inserted.rows_affected() == 0 {
+            continue;
         }
+        if by_shipping {
+            in_store.push((request.shipment_id, request.ship_from_warehouse.clone()));
+        } else {
+            outbox::enqueue(conn, &envelope, Some(&request.carrier)).await?;
+        }
+    }
+    // After every shipment exists, so the order's progress is judged on all of them.
+    for (shipment_id, warehouse) in in_store {
+        pickup::make_ready(conn, &msg.envelope, shipment_id, &warehouse).await?;
     }
     tracing::info!(%order_id, shipments = chosen.len(), "shipments requested");
     Ok(())
@@ -249,76 +282,5 @@ async fn hold(
         None,
     )
     .await?;
-    Ok(())
-}
-
-/// Cancels the shipments not yet handed over and tells their carriers. A cancellation that
-/// comes before the order is packed is remembered, so the later `order.packed` ships nothing.
-async fn cancel_requested(
-    conn: &mut PgConnection,
-    msg: &Incoming,
-    cancel: order::CancelRequested,
-) -> Result<(), HandleError> {
-    let order_id = msg.envelope.order_id;
-    match lock_order(conn, order_id).await?.as_deref() {
-        None => {
-            let created = sqlx::query(
-                "INSERT INTO shipping_orders (order_id, status) VALUES ($1, 'cancelled') \
-                 ON CONFLICT (order_id) DO NOTHING",
-            )
-            .bind(order_id)
-            .execute(&mut *conn)
-            .await?;
-            if created.rows_affected() == 0 {
-                return Err(created_concurrently(order_id));
-            }
-        }
-        Some("on_hold") => {
-            sqlx::query(
-                "UPDATE shipping_orders SET status = 'cancelled', updated_at = now() \
-                 WHERE order_id = $1 AND status = 'on_hold'",
-            )
-            .bind(order_id)
-            .execute(&mut *conn)
-            .await?;
-        }
-        Some("shipping") => {
-            let cancellable: Vec<&str> = ShipmentStatus::ALL
-                .into_iter()
-                .filter(|s| s.is_cancellable())
-                .map(ShipmentStatus::as_str)
-                .collect();
-            let stopped: Vec<(Uuid, String)> = sqlx::query_as(
-                "UPDATE shipments SET status = $2, updated_at = now() \
-                 WHERE order_id = $1 AND status = ANY($3) RETURNING shipment_id, carrier",
-            )
-            .bind(order_id)
-            .bind(ShipmentStatus::Cancelled.as_str())
-            .bind(&cancellable)
-            .fetch_all(&mut *conn)
-            .await?;
-            if stopped.is_empty() {
-                tracing::info!(%order_id, "every shipment is already with its carrier; nothing to cancel");
-                return Ok(());
-            }
-            sqlx::query(
-                "UPDATE shipping_orders SET status = 'cancelled', updated_at = now() \
-                 WHERE order_id = $1 AND status = 'shipping'",
-            )
-            .bind(order_id)
-            .execute(&mut *conn)
-            .await?;
-            for (shipment_id, carrier) in stopped {
-                let request = shipment::CancelRequested {
-                    shipment_id,
-                    carrier: carrier.clone(),
-                    reason: cancel.reason.clone(),
-                };
-                let envelope = Envelope::caused_by(NAME, &msg.envelope, request);
-                outbox::enqueue(conn, &envelope, Some(&carrier)).await?;
-            }
-        }
-        Some(_) => {}
-    }
     Ok(())
 }

@@ -38,9 +38,9 @@ struct ShipmentState {
 }
 
 /// Publishes what the order's shipments now add up to, if not published before.
-pub async fn evaluate(
+pub async fn evaluate<C: Sync>(
     conn: &mut PgConnection,
-    cause: &Envelope<serde_json::Value>,
+    cause: &Envelope<C>,
     order_id: Uuid,
 ) -> Result<(), HandleError> {
     let Some(order) = sqlx::query_as::<_, OrderRecord>(

@@ -3,13 +3,16 @@
 //! At start the configured carriers are upserted by code (a carrier that is no longer
 //! configured stays, because shipments refer to it) and the configured rules replace the stored
 //! ones, position by position, so the table always holds exactly the configured order.
+//! Carriers registered through the API (`PUT /v1/carriers/{code}`) live in the same table.
+//! Nothing is cached: rule matching reads the registry in the handler's transaction, so a
+//! carrier registered on one replica is used by every replica from the next order on.
 
 use anyhow::Context;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
 use crate::rules::Rule;
-use crate::settings::ShippingSettings;
+use crate::settings::{CarrierSettings, ShippingSettings};
 
 /// A registered carrier, as `GET /v1/carriers` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -29,24 +32,9 @@ pub async fn seed(pool: &PgPool, settings: &ShippingSettings) -> anyhow::Result<
         .execute(&mut *tx)
         .await?;
     for carrier in &settings.carriers {
-        sqlx::query(
-            "INSERT INTO carriers (code, name, service_levels, tracking_url_template, cash_on_delivery) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, \
-               service_levels = EXCLUDED.service_levels, \
-               tracking_url_template = EXCLUDED.tracking_url_template, \
-               cash_on_delivery = EXCLUDED.cash_on_delivery, updated_at = now() \
-             WHERE (carriers.name, carriers.service_levels, carriers.tracking_url_template, carriers.cash_on_delivery) \
-               IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.service_levels, EXCLUDED.tracking_url_template, EXCLUDED.cash_on_delivery)",
-        )
-        .bind(&carrier.code)
-        .bind(&carrier.name)
-        .bind(&carrier.service_levels)
-        .bind(&carrier.tracking_url_template)
-        .bind(carrier.cash_on_delivery)
-        .execute(&mut *tx)
-        .await
-        .with_context(|| format!("registering carrier {}", carrier.code))?;
+        register(&mut tx, carrier)
+            .await
+            .with_context(|| format!("registering carrier {}", carrier.code))?;
     }
     for (position, rule) in settings.rules.iter().enumerate() {
         let countries: Option<Vec<String>> = rule
@@ -83,18 +71,65 @@ pub async fn seed(pool: &PgPool, settings: &ShippingSettings) -> anyhow::Result<
         .bind(i32::try_from(settings.rules.len()).context("too many shipping rules")?)
         .execute(&mut *tx)
         .await?;
+    let unregistered: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT r.carrier FROM shipping_rules r \
+         WHERE NOT EXISTS (SELECT 1 FROM carriers c WHERE c.code = r.carrier) ORDER BY 1",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
+    for code in unregistered {
+        tracing::warn!(carrier = %code,
+            "a shipping rule names carrier `{code}`, which is not registered: the rule matches nothing until `PUT /v1/carriers/{code}`");
+    }
     Ok(())
 }
 
-/// Every rule, in order, with its carrier's cash-on-delivery ability.
+/// Inserts or updates `carrier`; `true` if it was new.
+pub async fn register(conn: &mut PgConnection, carrier: &CarrierSettings) -> sqlx::Result<bool> {
+    let inserted: Option<bool> = sqlx::query_scalar(
+        "INSERT INTO carriers (code, name, service_levels, tracking_url_template, cash_on_delivery) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, \
+           service_levels = EXCLUDED.service_levels, \
+           tracking_url_template = EXCLUDED.tracking_url_template, \
+           cash_on_delivery = EXCLUDED.cash_on_delivery, updated_at = now() \
+         WHERE (carriers.name, carriers.service_levels, carriers.tracking_url_template, carriers.cash_on_delivery) \
+           IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.service_levels, EXCLUDED.tracking_url_template, EXCLUDED.cash_on_delivery) \
+         RETURNING (xmax = 0)",
+    )
+    .bind(&carrier.code)
+    .bind(&carrier.name)
+    .bind(&carrier.service_levels)
+    .bind(&carrier.tracking_url_template)
+    .bind(carrier.cash_on_delivery)
+    .fetch_optional(conn)
+    .await?;
+    Ok(inserted.unwrap_or(false))
+}
+
+/// Every rule whose carrier is registered and offers the rule's service level, in order, with
+/// the carrier's cash-on-delivery ability. Read afresh for every order.
 pub async fn rules(conn: &mut PgConnection) -> sqlx::Result<Vec<Rule>> {
     sqlx::query_as(
         "SELECT r.position, r.shipping_method, r.countries, r.max_weight_grams, r.carrier, \
                 r.service_level, c.cash_on_delivery AS carrier_cash_on_delivery \
-         FROM shipping_rules r JOIN carriers c ON c.code = r.carrier ORDER BY r.position",
+         FROM shipping_rules r \
+         JOIN carriers c ON c.code = r.carrier AND r.service_level = ANY (c.service_levels) \
+         ORDER BY r.position",
     )
     .fetch_all(conn)
+    .await
+}
+
+/// The carrier `code`, if registered.
+pub async fn carrier(pool: &PgPool, code: &str) -> sqlx::Result<Option<Carrier>> {
+    sqlx::query_as(
+        "SELECT code, name, service_levels, tracking_url_template, cash_on_delivery \
+         FROM carriers WHERE code = $1",
+    )
+    .bind(code)
+    .fetch_optional(pool)
     .await
 }
 

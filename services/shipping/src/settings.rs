@@ -1,10 +1,16 @@
-//! The `[shipping]` settings section: the carriers shipping knows and the rules that map an
-//! order's shipping method to one of them. Both are checked at start, so a rule that names an
-//! unknown carrier or service level stops the service with the setting to fix, instead of
-//! putting every order on hold later.
+//! The `[shipping]` settings section: the carriers shipping knows, the rules that map an
+//! order's shipping method to one of them, how long a carrier has to create a label, and the
+//! carriers' webhook secrets. Checked at start, so a rule that names a service level its
+//! carrier does not offer stops the service with the setting to fix, instead of putting every
+//! order on hold later. A rule may name a carrier that is not configured: it matches nothing
+//! until that carrier is registered through the API.
+
+use std::collections::HashMap;
+use std::time::Duration;
 
 use anyhow::bail;
 use orderflow_messages::types::CountryCode;
+use orderflow_runtime::config::Secret;
 use serde::Deserialize;
 
 /// The `[shipping]` section. `host` and `port` live there too and are read by the runtime.
@@ -15,6 +21,15 @@ pub struct ShippingSettings {
     pub carriers: Vec<CarrierSettings>,
     /// Ordered; the first rule that matches a parcel group decides its carrier.
     pub rules: Vec<RuleSettings>,
+    /// How long a carrier has to answer a request with a label before it is sent again.
+    pub label_timeout_ms: u64,
+    /// Requests per shipment (the first included) before the order is put on hold.
+    pub label_attempts: u32,
+    /// How often overdue labels are looked for.
+    pub label_check_interval_ms: u64,
+    /// Per carrier code, the secret its webhook calls are signed with (HMAC-SHA256). A carrier
+    /// without one cannot use `POST /v1/carriers/{code}/webhook`.
+    pub webhook_secrets: HashMap<String, Secret>,
 }
 
 /// One carrier, as `[[shipping.carriers]]`.
@@ -46,7 +61,21 @@ pub struct RuleSettings {
     pub service_level: String,
 }
 
+/// The code of the built-in in-store collection carrier, handled by shipping itself.
+pub const PICKUP: &str = "pickup";
+
 impl CarrierSettings {
+    /// The built-in in-store collection (see [`crate::pickup`]).
+    pub fn pickup() -> Self {
+        CarrierSettings {
+            code: PICKUP.into(),
+            name: "Collection in store".into(),
+            service_levels: vec!["pickup".into()],
+            tracking_url_template: "https://shop.example/pickup/{tracking_number}".into(),
+            cash_on_delivery: true,
+        }
+    }
+
     /// The built-in simulated carrier (see [`crate::carrier_sim`]).
     pub fn sim() -> Self {
         CarrierSettings {
@@ -69,8 +98,14 @@ impl Default for ShippingSettings {
             service_level: method.into(),
         };
         ShippingSettings {
-            carriers: vec![CarrierSettings::sim()],
+            carriers: vec![CarrierSettings::sim(), CarrierSettings::pickup()],
+            // `pickup` goes to the simulator (which reports a collection by itself), so a demo
+            // completes without staff; route it to carrier `pickup` for real in-store collection.
             rules: vec![to_sim("standard"), to_sim("express"), to_sim("pickup")],
+            label_timeout_ms: 15 * 60 * 1000,
+            label_attempts: 3,
+            label_check_interval_ms: 5_000,
+            webhook_secrets: HashMap::new(),
         }
     }
 }
@@ -107,13 +142,16 @@ impl ShippingSettings {
         }
         for (i, rule) in self.rules.iter().enumerate() {
             let at = format!("shipping.rules[{i}]");
-            let Some(carrier) = self.carriers.iter().find(|c| c.code == rule.carrier) else {
+            if !is_carrier_code(&rule.carrier) {
                 bail!(
-                    "{at}.carrier `{}` is not a configured carrier (shipping.carriers)",
+                    "{at}.carrier `{}` cannot be a carrier code: use lower-case letters, digits, `-` or `_`",
                     rule.carrier
                 );
-            };
-            if !carrier.service_levels.contains(&rule.service_level) {
+            }
+            let carrier = self.carriers.iter().find(|c| c.code == rule.carrier);
+            if let Some(carrier) = carrier
+                && !carrier.service_levels.contains(&rule.service_level)
+            {
                 bail!(
                     "{at}.service_level `{}` is not offered by carrier `{}` (it offers {:?})",
                     rule.service_level,
@@ -128,7 +166,47 @@ impl ShippingSettings {
                 bail!("{at}.countries is empty: list countries or leave it out for all");
             }
         }
+        if self.label_attempts == 0 {
+            bail!("shipping.label_attempts must be at least 1 (the first request counts)");
+        }
+        if self.label_timeout_ms == 0 || self.label_check_interval_ms == 0 {
+            bail!("shipping.label_timeout_ms and label_check_interval_ms must be positive");
+        }
+        for (code, secret) in &self.webhook_secrets {
+            if secret.expose().len() < 16 {
+                bail!(
+                    "shipping.webhook_secrets.{code} is shorter than 16 characters: use a long random secret"
+                );
+            }
+        }
         Ok(())
+    }
+
+    /// Carriers named by rules but not configured: they must be registered through the API
+    /// before those rules match anything.
+    pub fn unconfigured_rule_carriers(&self) -> Vec<&str> {
+        let mut codes: Vec<&str> = self
+            .rules
+            .iter()
+            .map(|r| r.carrier.as_str())
+            .filter(|code| !self.carriers.iter().any(|c| c.code == *code))
+            .collect();
+        codes.sort_unstable();
+        codes.dedup();
+        codes
+    }
+
+    pub fn label_timeout(&self) -> Duration {
+        Duration::from_millis(self.label_timeout_ms)
+    }
+
+    pub fn label_check_interval(&self) -> Duration {
+        Duration::from_millis(self.label_check_interval_ms)
+    }
+
+    /// The webhook secret of carrier `code`, if it has one.
+    pub fn webhook_secret(&self, code: &str) -> Option<&Secret> {
+        self.webhook_secrets.get(code)
     }
 }
 
@@ -162,10 +240,14 @@ mod tests {
     }
 
     #[test]
-    fn a_rule_naming_an_unknown_carrier_or_level_is_refused_with_the_setting() {
+    fn a_rule_may_name_a_carrier_registered_later_but_not_a_level_its_carrier_lacks() {
         let mut settings = ShippingSettings::default();
         settings.rules[1].carrier = "acme".into();
-        let err = settings.validate().expect_err("unknown carrier");
+        settings.validate().expect("acme may be registered later");
+        assert_eq!(settings.unconfigured_rule_carriers(), ["acme"]);
+
+        settings.rules[1].carrier = "Acme!".into();
+        let err = settings.validate().expect_err("not a code");
         assert!(
             err.to_string().contains("shipping.rules[1].carrier"),
             "{err}"

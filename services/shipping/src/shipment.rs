@@ -89,11 +89,11 @@ impl ShipmentStatus {
         )
     }
 
-    /// Still in the warehouse, so a cancellation can stop it.
+    /// Still in the warehouse (at most labelled, not picked up), so a cancellation can stop it.
     pub fn is_cancellable(self) -> bool {
         matches!(
             self,
-            ShipmentStatus::Requested | ShipmentStatus::LabelCreated
+            ShipmentStatus::Requested | ShipmentStatus::LabelCreated | ShipmentStatus::PreTransit
         )
     }
 
@@ -259,7 +259,9 @@ mod tests {
                 status.is_cancellable(),
                 matches!(
                     status,
-                    ShipmentStatus::Requested | ShipmentStatus::LabelCreated
+                    ShipmentStatus::Requested
+                        | ShipmentStatus::LabelCreated
+                        | ShipmentStatus::PreTransit
                 )
             );
             assert!(!(status.is_handed_over() && status.is_cancellable()));

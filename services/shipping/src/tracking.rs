@@ -1,12 +1,15 @@
-//! The `shipping.carrier-events` queue: carriers' replies, matched on (carrier, shipment id).
+//! Carriers' replies, matched on (carrier, shipment id): from the `shipping.carrier-events`
+//! queue, and through the same functions from the webhook ingress (via the outbox and that
+//! queue) and the built-in in-store collection ([`crate::pickup`]).
 //!
-//! The carrier named by the routing key (`<code>.shipment.…`) must be the one in the payload
-//! and the one the shipment was given to; a reply that breaks this, or names a shipment we never
-//! requested, is dead-lettered with the reason — retrying cannot make it right, and someone
-//! should look at the adapter that sent it. Tracking events are all kept (once each); the
-//! shipment's status follows [`ShipmentStatus::after_tracking`].
+//! The carrier named by the route (the routing key's `<code>.`, the webhook's URL) must be the
+//! one in the payload and the one the shipment was given to; a reply that breaks this, or names
+//! a shipment we never requested, is dead-lettered with the reason — retrying cannot make it
+//! right, and someone should look at the adapter that sent it. Tracking events are all kept
+//! (once each); the shipment's status follows [`ShipmentStatus::after_tracking`].
 
 use chrono::{DateTime, SubsecRound, Utc};
+use orderflow_messages::Envelope;
 use orderflow_messages::shipment::{LabelCreated, TrackingUpdated};
 use orderflow_runtime::{HandleError, Handler, Incoming};
 use sqlx::PgConnection;
@@ -21,14 +24,27 @@ pub struct CarrierEvents;
 
 impl Handler for CarrierEvents {
     async fn handle(&self, conn: &mut PgConnection, msg: &Incoming) -> Result<(), HandleError> {
+        let reply = Reply {
+            carrier: msg.carrier().unwrap_or_default(),
+            envelope: &msg.envelope,
+        };
         if msg.is::<LabelCreated>() {
-            label_created(conn, msg, msg.decode::<LabelCreated>()?).await
+            label_created(conn, &reply, msg.decode::<LabelCreated>()?).await
         } else if msg.is::<TrackingUpdated>() {
-            tracking_updated(conn, msg, msg.decode::<TrackingUpdated>()?).await
+            tracking_updated(conn, &reply, msg.decode::<TrackingUpdated>()?).await
         } else {
             Ok(())
         }
     }
+}
+
+/// Where a reply came from.
+#[derive(Debug)]
+pub struct Reply<'a, C> {
+    /// The carrier its route names (routing key or webhook URL).
+    pub carrier: &'a str,
+    /// The envelope it came in: its order, correlation and message id.
+    pub envelope: &'a Envelope<C>,
 }
 
 /// The shipment a reply is about, locked with its order.
@@ -42,18 +58,17 @@ struct Shipment {
 
 /// Finds the shipment `shipment_id` for a reply from `claimed` carrier (the payload's), checks
 /// the reply against it and locks the order, then the shipment.
-async fn matched_shipment(
+async fn matched_shipment<C: Sync>(
     conn: &mut PgConnection,
-    msg: &Incoming,
+    reply: &Reply<'_, C>,
     shipment_id: Uuid,
     claimed: &str,
 ) -> Result<Shipment, HandleError> {
-    let kind = &msg.envelope.kind;
-    let routed = msg.carrier().unwrap_or_default();
+    let kind = &reply.envelope.kind;
+    let routed = reply.carrier;
     if routed != claimed {
         return Err(HandleError::Permanent(format!(
-            "{kind} for shipment {shipment_id}: routing key `{}` names carrier `{routed}` but the payload names `{claimed}`",
-            msg.routing_key
+            "{kind} for shipment {shipment_id}: the route names carrier `{routed}` but the payload names `{claimed}`"
         )));
     }
     let owner: Option<(Uuid, String)> =
@@ -71,10 +86,10 @@ async fn matched_shipment(
             "{kind} for shipment {shipment_id} came from carrier `{routed}`, but the shipment is with `{carrier}`"
         )));
     }
-    if msg.envelope.order_id != order_id {
+    if reply.envelope.order_id != order_id {
         return Err(HandleError::Permanent(format!(
             "{kind} for shipment {shipment_id}: envelope order_id {} is not the shipment's order {order_id}",
-            msg.envelope.order_id
+            reply.envelope.order_id
         )));
     }
     // Order first, then shipment: every handler locks in this order, so replies about two
@@ -105,12 +120,13 @@ async fn matched_shipment(
     })
 }
 
-async fn label_created(
+/// Records the carrier's label (tracking number and label link).
+pub async fn label_created<C: Sync>(
     conn: &mut PgConnection,
-    msg: &Incoming,
+    reply: &Reply<'_, C>,
     label: LabelCreated,
 ) -> Result<(), HandleError> {
-    let shipment = matched_shipment(conn, msg, label.shipment_id, &label.carrier).await?;
+    let shipment = matched_shipment(conn, reply, label.shipment_id, &label.carrier).await?;
     if label.tracking_number.trim().is_empty() {
         return Err(HandleError::Permanent(format!(
             "shipment.label_created for shipment {}: empty tracking number",
@@ -121,8 +137,8 @@ async fn label_created(
     // to find the parcel. Its status stays.
     let status = shipment.status.after_label().unwrap_or(shipment.status);
     sqlx::query(
-        "UPDATE shipments SET tracking_number = $3, label_url = $4, status = $5, updated_at = now() \
-         WHERE shipment_id = $1 AND status = $2",
+        "UPDATE shipments SET tracking_number = $3, label_url = NULLIF($4, ''), status = $5, \
+           updated_at = now() WHERE shipment_id = $1 AND status = $2",
     )
     .bind(shipment.id)
     .bind(shipment.status.as_str())
@@ -131,15 +147,16 @@ async fn label_created(
     .bind(status.as_str())
     .execute(&mut *conn)
     .await?;
-    progress::evaluate(conn, &msg.envelope, shipment.order_id).await
+    progress::evaluate(conn, reply.envelope, shipment.order_id).await
 }
 
-async fn tracking_updated(
+/// Records a tracking event once and moves the shipment's status if the event is newer.
+pub async fn tracking_updated<C: Sync>(
     conn: &mut PgConnection,
-    msg: &Incoming,
+    reply: &Reply<'_, C>,
     event: TrackingUpdated,
 ) -> Result<(), HandleError> {
-    let shipment = matched_shipment(conn, msg, event.shipment_id, &event.carrier).await?;
+    let shipment = matched_shipment(conn, reply, event.shipment_id, &event.carrier).await?;
     // Stored with microsecond precision; compare what is stored.
     let status_at = event.status_at.trunc_subsecs(6);
     let recorded = sqlx::query(
@@ -151,7 +168,7 @@ async fn tracking_updated(
     .bind(status_at)
     .bind(&event.location)
     .bind(&event.description)
-    .bind(msg.envelope.message_id)
+    .bind(reply.envelope.message_id)
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -201,5 +218,5 @@ async fn tracking_updated(
                 reported = event.status.as_str(), "tracking event recorded; status unchanged (older or final)");
         }
     }
-    progress::evaluate(conn, &msg.envelope, shipment.order_id).await
+    progress::evaluate(conn, reply.envelope, shipment.order_id).await
 }

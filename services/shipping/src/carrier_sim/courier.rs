@@ -16,7 +16,7 @@ use orderflow_runtime::amqp::Publisher;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::journey::{self, CODE, Delays, Outcome};
+use super::journey::{self, CODE, Plan};
 use super::{PRODUCER, SimSettings};
 
 /// The request could not be completed before shutdown.
@@ -64,14 +64,10 @@ impl Courier {
         delivery: Delivery,
         envelope: Envelope<Value>,
         request: Requested,
+        plan: Plan,
         cancel: CancellationToken,
     ) {
-        let outcome = Outcome::from_roll(
-            rand::random::<f64>(),
-            self.settings.failure_rate,
-            self.settings.return_rate,
-        );
-        let result = self.journey(&envelope, &request, outcome, &cancel).await;
+        let result = self.journey(&envelope, &request, plan, &cancel).await;
         self.finish(request.shipment_id);
         let shipment_id = request.shipment_id;
         let settled = match result {
@@ -95,16 +91,12 @@ impl Courier {
         &self,
         request_envelope: &Envelope<Value>,
         request: &Requested,
-        outcome: Outcome,
+        plan: Plan,
         cancel: &CancellationToken,
     ) -> Result<(), Interrupted> {
         let shipment_id = request.shipment_id;
         let tracking_number = journey::tracking_number(shipment_id);
-        let delays = Delays {
-            label: Duration::from_millis(self.settings.label_delay_ms),
-            transit: Duration::from_millis(self.settings.transit_delay_ms),
-            delivery: Duration::from_millis(self.settings.delivery_delay_ms),
-        };
+        let Plan { outcome, delays } = plan;
         let mut last = None;
         let cancelled_event = |last| TrackingUpdated {
             shipment_id,

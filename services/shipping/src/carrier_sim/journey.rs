@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use orderflow_messages::shipment::{Requested, TrackingStatus};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
 /// The simulator's carrier code.
@@ -53,6 +55,46 @@ pub struct Delays {
     pub transit: Duration,
     /// In transit → out for delivery, and again out for delivery → the end.
     pub delivery: Duration,
+}
+
+/// The fate of one shipment: how it ends and how long each step takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    pub outcome: Outcome,
+    pub delays: Delays,
+}
+
+/// The simulator's chance: one seeded generator, drawn once per request in the order the
+/// requests arrive, so the same seed and the same requests give the same outcomes and delays.
+#[derive(Debug)]
+pub struct Dice {
+    rng: StdRng,
+}
+
+impl Dice {
+    pub fn new(seed: u64) -> Dice {
+        Dice {
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    /// Draws the next shipment's plan: the outcome by `failure_rate`/`return_rate`, and each of
+    /// the `base` delays stretched or shrunk by up to `jitter` (0.0–1.0) of itself.
+    pub fn plan(&mut self, base: Delays, failure_rate: f64, return_rate: f64, jitter: f64) -> Plan {
+        let outcome = Outcome::from_roll(self.rng.random::<f64>(), failure_rate, return_rate);
+        let mut vary = |d: Duration| {
+            let factor = 1.0 + jitter * (2.0 * self.rng.random::<f64>() - 1.0);
+            d.mul_f64(factor.max(0.0))
+        };
+        Plan {
+            outcome,
+            delays: Delays {
+                label: vary(base.label),
+                transit: vary(base.transit),
+                delivery: vary(base.delivery),
+            },
+        }
+    }
 }
 
 /// One tracking event of the journey.
@@ -139,6 +181,48 @@ mod tests {
         assert_eq!(Outcome::from_roll(0.35, 0.1, 0.2), Outcome::Delivered);
         assert_eq!(Outcome::from_roll(0.999, 0.0, 1.0), Outcome::Returned);
         assert_eq!(Outcome::from_roll(0.0, 0.0, 0.0), Outcome::Delivered);
+    }
+
+    #[test]
+    fn the_same_seed_draws_the_same_outcomes_and_delays() {
+        let base = Delays {
+            label: Duration::from_millis(1_000),
+            transit: Duration::from_millis(2_000),
+            delivery: Duration::from_millis(3_000),
+        };
+        let draw = |seed| {
+            let mut dice = Dice::new(seed);
+            (0..50)
+                .map(|_| dice.plan(base, 0.2, 0.3, 0.5))
+                .collect::<Vec<_>>()
+        };
+        let first = draw(42);
+        assert_eq!(first, draw(42));
+        assert_ne!(first, draw(43));
+        let failed = first
+            .iter()
+            .filter(|p| p.outcome == Outcome::Failed)
+            .count();
+        let returned = first
+            .iter()
+            .filter(|p| p.outcome == Outcome::Returned)
+            .count();
+        assert!(
+            failed > 0 && returned > 0 && failed + returned < 50,
+            "{first:?}"
+        );
+        for plan in &first {
+            let label = plan.delays.label.as_millis();
+            assert!((500..=1_500).contains(&label), "{label}");
+        }
+        let steady = Dice::new(7).plan(base, 0.0, 0.0, 0.0);
+        assert_eq!(
+            steady,
+            Plan {
+                outcome: Outcome::Delivered,
+                delays: base
+            }
+        );
     }
 
     #[test]

@@ -10,7 +10,10 @@
 //! up (it then reports `cancelled`).
 //!
 //! Settings, section `[carrier_sim]`: `label_delay_ms`, `transit_delay_ms`, `delivery_delay_ms`
-//! (default 0), `failure_rate`, `return_rate` (0.0–1.0, default 0.0), `label_url_base`.
+//! (default 0), `delay_jitter` (0.0–1.0, default 0.0: each delay varies by up to that share),
+//! `failure_rate`, `return_rate` (0.0–1.0, default 0.0), `seed` (default: random, logged at
+//! start; the same seed gives the same outcomes and delays for the same requests),
+//! `label_url_base`.
 
 mod courier;
 pub mod journey;
@@ -38,6 +41,7 @@ use tokio_util::task::TaskTracker;
 
 use courier::Courier;
 pub use journey::CODE;
+use journey::{Delays, Dice};
 
 /// The `producer` of the simulator's replies.
 pub const PRODUCER: &str = "carrier-sim";
@@ -54,12 +58,16 @@ pub struct SimSettings {
     pub label_delay_ms: u64,
     pub transit_delay_ms: u64,
     pub delivery_delay_ms: u64,
+    /// Each delay varies by up to this share of itself, 0.0–1.0.
+    pub delay_jitter: f64,
     /// Share of shipments lost or damaged (`failure`), 0.0–1.0.
     pub failure_rate: f64,
     /// Share of shipments returned to the sender, 0.0–1.0.
     pub return_rate: f64,
     /// Labels are "printed" at `<base>/<shipment id>.pdf`.
     pub label_url_base: String,
+    /// Seeds the chance (outcomes, delay jitter); absent: a random seed, logged.
+    pub seed: Option<u64>,
 }
 
 impl Default for SimSettings {
@@ -68,9 +76,11 @@ impl Default for SimSettings {
             label_delay_ms: 0,
             transit_delay_ms: 0,
             delivery_delay_ms: 0,
+            delay_jitter: 0.0,
             failure_rate: 0.0,
             return_rate: 0.0,
             label_url_base: "https://labels.example/sim".to_owned(),
+            seed: None,
         }
     }
 }
@@ -80,6 +90,7 @@ impl SimSettings {
         for (key, rate) in [
             ("failure_rate", self.failure_rate),
             ("return_rate", self.return_rate),
+            ("delay_jitter", self.delay_jitter),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 bail!("{SECTION}.{key} is {rate}: give a share between 0.0 and 1.0");
@@ -114,6 +125,13 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     )
     .await
     .with_context(|| format!("declaring queue {}", queue_spec.name))?;
+    let seed = sim.seed.unwrap_or_else(rand::random);
+    let mut dice = Dice::new(seed);
+    let base = Delays {
+        label: Duration::from_millis(sim.label_delay_ms),
+        transit: Duration::from_millis(sim.transit_delay_ms),
+        delivery: Duration::from_millis(sim.delivery_delay_ms),
+    };
     let prefetch = settings.amqp.prefetch.max(1);
     channel
         .basic_qos(prefetch, BasicQosOptions::default())
@@ -129,7 +147,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
             FieldTable::default(),
         )
         .await?;
-    tracing::info!(%queue, ?sim, "carrier simulator consuming");
+    tracing::info!(%queue, ?sim, seed, "carrier simulator consuming (set carrier_sim.seed to replay this run's chance)");
 
     let courier = Arc::new(Courier {
         publisher: broker.publisher().await?,
@@ -168,11 +186,19 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         match read(&delivery) {
             Message::Request(envelope, request) => match courier.begin(request.shipment_id) {
                 Some(cancel) => {
+                    let plan = dice.plan(
+                        base,
+                        courier.settings.failure_rate,
+                        courier.settings.return_rate,
+                        courier.settings.delay_jitter,
+                    );
                     tracing::info!(shipment_id = %request.shipment_id, order_id = %request.order_id,
-                        service_level = %request.service_level, "shipment requested");
+                        service_level = %request.service_level, ?plan, "shipment requested");
                     let courier = courier.clone();
                     tasks.spawn(async move {
-                        courier.carry(delivery, *envelope, *request, cancel).await;
+                        courier
+                            .carry(delivery, *envelope, *request, plan, cancel)
+                            .await;
                         drop(permit);
                     });
                 }

@@ -284,3 +284,93 @@ async fn repeated_and_out_of_order_tracking_events_do_not_regress_the_shipment()
     );
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_that_fails_validation_is_dead_lettered_and_the_carriers_next_replies_count() {
+    let running = Running::shipping(TestEnv::new()).await;
+    let mut probe = running
+        .env
+        .probe(&[
+            (Exchange::Carriers, "sim"),
+            (Exchange::Events, "order.delivered"),
+        ])
+        .await;
+    let packed = packed("standard", &[("WH-A", &[900])]);
+    running
+        .publisher
+        .publish(&packed, None)
+        .await
+        .expect("publish");
+    let request = probe.next_of::<Requested>(WAIT).await;
+    let shipment_id = request.payload.shipment_id;
+
+    // A status outside the vocabulary.
+    let mut broken = serde_json::to_value(Envelope::caused_by(
+        "test-carrier",
+        &request,
+        TrackingUpdated {
+            shipment_id,
+            carrier: "sim".into(),
+            tracking_number: "SIM000000000009".into(),
+            status: TrackingStatus::InTransit,
+            status_at: Utc::now(),
+            location: None,
+            description: None,
+        },
+    ))
+    .expect("json");
+    broken["payload"]["status"] = "teleported".into();
+    let body = serde_json::to_vec(&broken).expect("json");
+    running
+        .publisher
+        .publish_raw(
+            &running.env.names().exchange(Exchange::CarrierEvents),
+            "sim.shipment.tracking_updated",
+            &body,
+            lapin::BasicProperties::default(),
+        )
+        .await
+        .expect("publish");
+
+    let (reason, dead) = next_dead_letter(&running.env, "shipping.carrier-events").await;
+    assert_eq!(dead.payload["status"], "teleported");
+    assert!(
+        reason.contains("shipment.tracking_updated") && reason.contains("teleported"),
+        "the reason names the message and the value: {reason}"
+    );
+
+    let delivered = TrackingUpdated {
+        shipment_id,
+        carrier: "sim".into(),
+        tracking_number: "SIM000000000009".into(),
+        status: TrackingStatus::Delivered,
+        status_at: Utc::now(),
+        location: None,
+        description: None,
+    };
+    let label = LabelCreated {
+        shipment_id,
+        carrier: "sim".into(),
+        tracking_number: "SIM000000000009".into(),
+        label_url: "https://labels.example/9.pdf".into(),
+    };
+    for reply in [
+        Envelope::caused_by("test-carrier", &request, label).to_json(),
+        Envelope::caused_by("test-carrier", &request, delivered).to_json(),
+    ] {
+        let key = format!("sim.{}", reply["type"].as_str().unwrap_or_default());
+        running
+            .publisher
+            .publish_raw(
+                &running.env.names().exchange(Exchange::CarrierEvents),
+                &key,
+                &serde_json::to_vec(&reply).expect("json"),
+                lapin::BasicProperties::default(),
+            )
+            .await
+            .expect("publish");
+    }
+    let done = probe.next_of::<Delivered>(WAIT).await;
+    assert_eq!(done.order_id, packed.order_id);
+    running.stop().await;
+}

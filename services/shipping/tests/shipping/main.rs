@@ -1,7 +1,13 @@
 //! Shipping against the real broker and database: one test binary, one module per concern.
 
+mod adapter_process;
+mod cancellation;
 mod carrier_replies;
 mod carrier_sim;
 mod http;
+mod label_timeout;
 mod orders;
+mod pickup;
+mod rules;
 mod support;
+mod webhook;

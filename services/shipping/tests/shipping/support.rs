@@ -20,6 +20,7 @@ use uuid::Uuid;
 pub const WAIT: Duration = Duration::from_secs(30);
 pub const SHOP_KEY: &str = "Bearer dev-shop-key";
 pub const STAFF_KEY: &str = "Bearer dev-staff-key";
+pub const ADMIN_KEY: &str = "Bearer dev-admin-key";
 /// A routing key no service uses; tests publish it last to know a probe has seen everything
 /// published before it.
 pub const SENTINEL: &str = "test.sentinel";
@@ -148,10 +149,93 @@ impl Running {
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
+
+    /// `method` `path` with a JSON body (or none) and the given headers.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> (u16, Value) {
+        let mut request = reqwest::Client::new().request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.expect("HTTP request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
 }
 
-/// An `order.packed` with one parcel group per `(warehouse, parcel weights)`.
+/// Sets `key` in the environment's settings to `value` (lists and tables included).
+pub fn configure(env: &mut TestEnv, key: &str, value: Value) {
+    env.settings = env.settings.with(key, to_config(value)).expect("settings");
+}
+
+fn to_config(value: Value) -> config::Value {
+    let kind = match value {
+        Value::Null => config::ValueKind::Nil,
+        Value::Bool(b) => config::ValueKind::Boolean(b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => config::ValueKind::I64(i),
+            None => config::ValueKind::Float(n.as_f64().unwrap_or_default()),
+        },
+        Value::String(s) => config::ValueKind::String(s),
+        Value::Array(items) => config::ValueKind::Array(items.into_iter().map(to_config).collect()),
+        Value::Object(fields) => {
+            config::ValueKind::Table(fields.into_iter().map(|(k, v)| (k, to_config(v))).collect())
+        }
+    };
+    config::Value::new(None, kind)
+}
+
+/// The carriers `[shipping] carriers` holds by default, plus `extra`.
+pub fn carriers_with(extra: Value) -> Value {
+    let mut all = serde_json::json!([
+        {"code": "sim", "name": "Simulated carrier",
+         "service_levels": ["standard", "express", "pickup"],
+         "tracking_url_template": "https://track.example/sim/{tracking_number}",
+         "cash_on_delivery": true},
+        {"code": "pickup", "name": "Collection in store", "service_levels": ["pickup"],
+         "tracking_url_template": "https://shop.example/pickup/{tracking_number}",
+         "cash_on_delivery": true}
+    ]);
+    if let (Some(list), Value::Array(more)) = (all.as_array_mut(), extra) {
+        list.extend(more);
+    }
+    all
+}
+
+/// Everything on `queue` (of this environment) right now, taken off it.
+pub async fn take_all(env: &TestEnv, queue: &str) -> Vec<Envelope<Value>> {
+    let connection = env.connect_broker().await;
+    let channel = connection.create_channel().await.expect("channel");
+    let name = env.names().queue(queue);
+    let mut taken = Vec::new();
+    while let Some(message) = channel
+        .basic_get(name.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .expect("basic.get (does the queue exist?)")
+    {
+        taken.push(serde_json::from_slice(&message.delivery.data).expect("an envelope"));
+    }
+    let _ = connection.close(200, "done".into()).await;
+    taken
+}
+
+/// An `order.packed` to Berlin with one parcel group per `(warehouse, parcel weights)`.
 pub fn packed(method: &str, groups: &[(&str, &[u32])]) -> Envelope<Packed> {
+    packed_to("DE", method, groups)
+}
+
+/// An `order.packed` to `country`.
+pub fn packed_to(country: &str, method: &str, groups: &[(&str, &[u32])]) -> Envelope<Packed> {
     let sku = Sku::parse("MUG-001").expect("sku");
     let groups = groups
         .iter()
@@ -185,7 +269,7 @@ pub fn packed(method: &str, groups: &[(&str, &[u32])]) -> Envelope<Packed> {
             line2: None,
             postal_code: "10115".into(),
             city: "Berlin".into(),
-            country: CountryCode::parse("DE").expect("DE"),
+            country: CountryCode::parse(country).expect("country"),
             phone: None,
         },
         delivery: Delivery {

@@ -1,0 +1,280 @@
+//! Webhook ingress: `POST /v1/carriers/{code}/webhook`, for carriers that push HTTP callbacks
+//! instead of publishing on the broker.
+//!
+//! The request is authenticated by its signature alone (no API key): header
+//! `X-Orderflow-Signature: sha256=<hex>`, the HMAC-SHA256 of the raw body with the carrier's
+//! secret (`shipping.webhook_secrets.<code>`), compared in constant time. The body is
+//!
+//! ```json
+//! {"event_id": "carrier's unique id, the same on every retry",
+//!  "type": "shipment.tracking_updated",
+//!  "payload": { …exactly the payload of the broker message… }}
+//! ```
+//!
+//! A call that passes the checks a carrier can fix at once (signature, shape, carrier, known
+//! shipment) becomes the broker message the carrier would have published: written to the
+//! outbox for `orderflow.carrier-events` with key `<code>.<type>`, so it is handled by the same
+//! consumer as every reply, with the same matching, ordering and dead-lettering. Its
+//! `message_id` is derived from (carrier, `event_id`), so a retried call is handled once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use hmac::{Hmac, KeyInit, Mac};
+use orderflow_messages::shipment::{LabelCreated, TrackingUpdated};
+use orderflow_messages::{Envelope, Event};
+use orderflow_runtime::config::Secret;
+use orderflow_runtime::outbox;
+use orderflow_runtime::problem::{FieldError, Problem};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// The signature header.
+pub const SIGNATURE_HEADER: &str = "x-orderflow-signature";
+
+#[derive(Clone)]
+struct Ingress {
+    pool: PgPool,
+    secrets: Arc<HashMap<String, Secret>>,
+}
+
+/// The webhook route; it is not behind the API keys.
+pub fn router(pool: PgPool, secrets: HashMap<String, Secret>) -> Router {
+    Router::new()
+        .route("/v1/carriers/{code}/webhook", post(receive))
+        .with_state(Ingress {
+            pool,
+            secrets: Arc::new(secrets),
+        })
+}
+
+/// `sha256=<hex>` of `body` under `secret`: what a carrier sends (and what tests sign with).
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Whether `header` is a valid signature of `body`; the comparison takes the same time
+/// wherever the signatures differ.
+fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
+    let Some(tag) = header
+        .trim()
+        .strip_prefix("sha256=")
+        .and_then(|h| hex::decode(h).ok())
+    else {
+        return false;
+    };
+    let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&tag).is_ok()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Call {
+    event_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    payload: Value,
+}
+
+/// The same message id for the same (carrier, event id): a retried call is a duplicate.
+fn message_id(code: &str, event_id: &str) -> Uuid {
+    let digest = Sha256::digest(format!("{code}\n{event_id}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+fn invalid(field: &str, rule: &str, message: impl Into<String>) -> Problem {
+    Problem::validation(vec![FieldError::new(field, rule, message)])
+}
+
+async fn receive(
+    State(ingress): State<Ingress>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), Problem> {
+    let signature = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let authentic = ingress
+        .secrets
+        .get(&code)
+        .is_some_and(|secret| verify(secret.expose().as_bytes(), &body, signature));
+    if !authentic {
+        tracing::warn!(carrier = %code, "webhook call with a missing or invalid signature");
+        return Err(Problem::unauthorized(
+            "sign the raw body with HMAC-SHA256 and the carrier's webhook secret and send it as `X-Orderflow-Signature: sha256=<hex>`",
+        ));
+    }
+    let call: Call = serde_json::from_slice(&body).map_err(|e| {
+        let mut p = Problem::bad_request("the body is not a webhook call");
+        p.errors = vec![FieldError::new("body", "schema", e.to_string())];
+        p
+    })?;
+    if call.event_id.trim().is_empty() {
+        return Err(invalid(
+            "event_id",
+            "required",
+            "give the callback a unique id, the same on every retry",
+        ));
+    }
+    match call.kind.as_str() {
+        LabelCreated::TYPE => {
+            let label: LabelCreated = decode(&call)?;
+            let shipment_id = label.shipment_id;
+            accept(
+                &ingress.pool,
+                &code,
+                &call,
+                shipment_id,
+                &label.carrier.clone(),
+                label,
+            )
+            .await
+        }
+        TrackingUpdated::TYPE => {
+            let event: TrackingUpdated = decode(&call)?;
+            let shipment_id = event.shipment_id;
+            accept(
+                &ingress.pool,
+                &code,
+                &call,
+                shipment_id,
+                &event.carrier.clone(),
+                event,
+            )
+            .await
+        }
+        other => Err(invalid(
+            "type",
+            "enum",
+            format!(
+                "`{other}` is not a carrier event: use `{}` or `{}`",
+                LabelCreated::TYPE,
+                TrackingUpdated::TYPE
+            ),
+        )),
+    }
+}
+
+fn decode<E: Event>(call: &Call) -> Result<E, Problem> {
+    serde_json::from_value(call.payload.clone())
+        .map_err(|e| invalid("payload", "schema", format!("not a `{}`: {e}", E::TYPE)))
+}
+
+/// Puts the reply in the outbox as the carrier's broker message.
+async fn accept<E: Event>(
+    pool: &PgPool,
+    code: &str,
+    call: &Call,
+    shipment_id: Uuid,
+    claimed: &str,
+    payload: E,
+) -> Result<(StatusCode, Json<Value>), Problem> {
+    if claimed != code {
+        return Err(invalid(
+            "payload.carrier",
+            "match",
+            format!("the URL is carrier `{code}`'s, the payload names `{claimed}`"),
+        ));
+    }
+    let mut tx = pool.begin().await?;
+    let shipment: Option<(Uuid, String, Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
+        "SELECT order_id, carrier, correlation_id, request_message_id FROM shipments \
+         WHERE shipment_id = $1",
+    )
+    .bind(shipment_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((order_id, carrier, correlation_id, request_message_id)) = shipment else {
+        return Err(invalid(
+            "payload.shipment_id",
+            "exists",
+            format!("no shipment {shipment_id}"),
+        ));
+    };
+    if carrier != code {
+        return Err(invalid(
+            "payload.shipment_id",
+            "match",
+            format!("shipment {shipment_id} is with carrier `{carrier}`, not `{code}`"),
+        ));
+    }
+    let id = message_id(code, &call.event_id);
+    let seen: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM outbox WHERE message_id = $1) \
+             OR EXISTS (SELECT 1 FROM inbox WHERE message_id = $1)",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let answer = |duplicate: bool| {
+        (
+            StatusCode::ACCEPTED,
+            Json(json!({"message_id": id, "duplicate": duplicate})),
+        )
+    };
+    if seen {
+        return Ok(answer(true));
+    }
+    let mut envelope = Envelope::new(&format!("{code}-webhook"), order_id, payload);
+    envelope.message_id = id;
+    envelope.correlation_id = correlation_id.unwrap_or(order_id);
+    envelope.causation_id = request_message_id;
+    match outbox::enqueue(&mut tx, &envelope, Some(code)).await {
+        Ok(()) => {}
+        // The same call, retried while this one was in flight.
+        Err(e) if is_unique_violation(&e) => return Ok(answer(true)),
+        Err(e) => return Err(e.into()),
+    }
+    tx.commit().await?;
+    Ok(answer(false))
+}
+
+fn is_unique_violation(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<sqlx::Error>()
+        .and_then(|e| e.as_database_error())
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "23505")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_verifies_only_for_its_body_and_secret() {
+        let secret = b"0123456789abcdef-acme";
+        let body = br#"{"event_id":"1"}"#;
+        let header = sign(secret, body);
+        assert!(header.starts_with("sha256=") && header.len() == 7 + 64);
+        assert!(verify(secret, body, &header));
+        assert!(!verify(secret, br#"{"event_id":"2"}"#, &header));
+        assert!(!verify(b"another-secret-of-acme", body, &header));
+        assert!(!verify(secret, body, "sha256=zz"));
+        assert!(!verify(secret, body, ""));
+    }
+
+    #[test]
+    fn a_retried_call_gets_the_same_message_id() {
+        assert_eq!(message_id("acme", "e-1"), message_id("acme", "e-1"));
+        assert_ne!(message_id("acme", "e-1"), message_id("acme", "e-2"));
+        assert_ne!(message_id("acme", "e-1"), message_id("dhl", "e-1"));
+    }
+}
