@@ -21,7 +21,8 @@ pub struct Fulfilment {
     pub addr: SocketAddr,
     pub probe: Probe,
     pub publisher: Publisher,
-    _connection: lapin::Connection,
+    /// The publisher's broker connection, kept open for the test's length.
+    _connection: Box<dyn std::any::Any + Send>,
     stop: CancellationToken,
     running: JoinHandle<anyhow::Result<()>>,
 }
@@ -58,7 +59,7 @@ impl Fulfilment {
             addr,
             probe,
             publisher,
-            _connection: connection,
+            _connection: Box::new(connection),
             stop,
             running,
         }
