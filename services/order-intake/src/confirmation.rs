@@ -14,10 +14,10 @@ use orderflow_runtime::{HandleError, outbox};
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use crate::NAME;
 use crate::journey::move_to;
 use crate::lifecycle::{Stage, Status};
 use crate::timeline::{self, Entry};
+use crate::{NAME, notification};
 
 /// The `kind` of the confirmation in `notifications`.
 pub const ORDER_CONFIRMATION: &str = "order_confirmation";
@@ -100,7 +100,9 @@ pub async fn complete(
         completed.occurred_at,
         done.status,
         timeline::completed(&completed.payload),
-    );
+    )
+    .caused_by(Some(cause.message_id));
     timeline::append(conn, order_id, &entry).await?;
+    notification::status_changed(conn, order_id, done.status, completed.message_id).await?;
     Ok(())
 }

@@ -8,9 +8,9 @@ use orderflow_runtime::{HandleError, Handler, Incoming};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::confirmation;
 use crate::lifecycle::{self, Stage, Status};
 use crate::timeline::{self, Entry};
+use crate::{confirmation, notification, stage_facts};
 
 /// The handler of `order-intake.events`.
 #[derive(Debug, Clone)]
@@ -47,6 +47,11 @@ impl Handler for Journey {
             }
             None => stage,
         };
+        let requested_by = if msg.is::<order::CancelRequested>() {
+            msg.decode::<order::CancelRequested>()?.requested_by
+        } else {
+            None
+        };
         let entry = Entry::new(
             envelope.message_id,
             &envelope.kind,
@@ -54,8 +59,14 @@ impl Handler for Journey {
             envelope.occurred_at,
             now.status,
             detail,
-        );
+        )
+        .caused_by(envelope.causation_id)
+        .requested_by(requested_by);
         timeline::append(conn, order_id, &entry).await?;
+        stage_facts::record(conn, order_id, msg).await?;
+        if now.status != stage.status {
+            notification::status_changed(conn, order_id, now.status, envelope.message_id).await?;
+        }
         if now.status == Status::Paid && msg.is::<order::Paid>() {
             let paid: order::Paid = msg.decode()?;
             confirmation::complete(conn, envelope, &paid, now, &self.shop_name).await?;

@@ -17,11 +17,14 @@ use sqlx::migrate::Migrator;
 pub mod api;
 pub mod confirmation;
 pub mod field_rules;
+pub mod import;
 pub mod journey;
 pub mod lifecycle;
+pub mod notification;
 pub mod order_request;
 pub mod orders;
 pub mod placement;
+pub mod stage_facts;
 pub mod timeline;
 
 pub const NAME: &str = "order-intake";
@@ -38,12 +41,15 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 pub struct OrderIntakeSettings {
     /// Signs the customers' confirmations.
     pub shop_name: String,
+    /// How long an `Idempotency-Key` of `POST /v1/orders` is remembered; older keys are new.
+    pub idempotency_key_lifetime_seconds: u64,
 }
 
 impl Default for OrderIntakeSettings {
     fn default() -> Self {
         OrderIntakeSettings {
             shop_name: "orderflow".to_owned(),
+            idempotency_key_lifetime_seconds: 24 * 60 * 60,
         }
     }
 }
@@ -96,7 +102,11 @@ pub async fn build(settings: &Settings) -> anyhow::Result<BoundService> {
             shop_name: own.shop_name,
         },
     )?;
-    let router = api::router(service.pool.clone(), settings.api_keys.clone());
+    let api = api::Api {
+        pool: service.pool.clone(),
+        key_lifetime: std::time::Duration::from_secs(own.idempotency_key_lifetime_seconds),
+    };
+    let router = api::router(api, settings.api_keys.clone());
     service.bind(router).await
 }
 

@@ -109,6 +109,17 @@ impl Stage {
         progress: Status::Placed,
     };
 
+    /// Whether the order has been handed to a carrier (it reached `shipped` or beyond, even if
+    /// it is on hold or cancelled since): the point of no return for a cancellation.
+    pub fn has_shipped(self) -> bool {
+        self.progress.rank() >= Status::Shipped.rank()
+    }
+
+    /// Whether billing issued the invoice: the payment method is fixed from then on.
+    pub fn is_invoiced(self) -> bool {
+        self.progress.rank() >= Status::Invoiced.rank()
+    }
+
     /// The stage after an event asking for `target`, or `None` when the status must not change
     /// (the event is late, repeats the current status, or the order is finished).
     pub fn advance(self, target: Status) -> Option<Stage> {

@@ -28,7 +28,7 @@ const MAX_TEXT: usize = 200;
 const MAX_NOTE: usize = 1000;
 const MAX_CUSTOMISATIONS: usize = 20;
 
-const CHANNELS: [Channel; 6] = [
+pub const CHANNELS: [Channel; 6] = [
     Channel::Web,
     Channel::Api,
     Channel::Phone,
@@ -36,11 +36,12 @@ const CHANNELS: [Channel; 6] = [
     Channel::InPerson,
     Channel::Marketplace,
 ];
-const METHODS: [PaymentMethod; 4] = [
+const METHODS: [PaymentMethod; 5] = [
     PaymentMethod::Card,
     PaymentMethod::Invoice,
     PaymentMethod::CashOnDelivery,
     PaymentMethod::BankTransfer,
+    PaymentMethod::Prepaid,
 ];
 
 /// The body of `POST /v1/orders`.
@@ -264,12 +265,29 @@ fn parse_delivery(f: &mut Fields, d: &DeliveryRequest) -> Option<Delivery> {
     })
 }
 
+/// A payment method and its token, as `PUT /v1/orders/{id}/payment-method` takes it.
+pub fn parse_payment_request(p: &PaymentRequest) -> Result<Payment, Vec<FieldError>> {
+    let mut f = Fields::default();
+    match parse_payment(&mut f, p) {
+        Some(payment) if f.is_empty() => Ok(payment),
+        _ => Err(f.into_errors()),
+    }
+}
+
 fn parse_payment(f: &mut Fields, p: &PaymentRequest) -> Option<Payment> {
     let method = f.one_of(
         &p.method,
         "payment.method",
         &METHODS.map(|m| (m.as_str(), m)),
     )?;
+    if method == PaymentMethod::Prepaid {
+        // The shop's own payment reference: billing records it, there is nothing to charge.
+        let reference = f.text(&p.token, "payment.token", 255)?;
+        return Some(Payment {
+            method,
+            token: Some(reference),
+        });
+    }
     if method != PaymentMethod::Card {
         // A token means nothing for other methods; it is dropped rather than passed on.
         return Some(Payment {

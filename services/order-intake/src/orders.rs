@@ -1,5 +1,6 @@
-//! Reading orders back: one order with its lines and timeline, a newest-first list, and the
-//! count per status.
+//! Reading orders back: one order with its lines, shipments and timeline, a filtered
+//! newest-first list paged by a keyset cursor, and the count per status. [`Reader`] decides
+//! whose orders a caller may see.
 
 use std::collections::BTreeMap;
 
@@ -11,8 +12,35 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use orderflow_runtime::auth::{Caller, Role};
+
 use crate::lifecycle::Status;
 use crate::timeline::{self, Entry};
+
+/// Whose orders a caller may see: staff and admin every order, a shop key only the orders placed
+/// with its own name (a key without a name: the orders placed by such keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reader {
+    Everyone,
+    Shop(Option<String>),
+}
+
+impl Reader {
+    pub fn of(caller: &Caller) -> Reader {
+        if caller.role >= Role::Staff {
+            Reader::Everyone
+        } else {
+            Reader::Shop(caller.key_name.clone())
+        }
+    }
+
+    pub fn can_see(&self, shop: Option<&str>) -> bool {
+        match self {
+            Reader::Everyone => true,
+            Reader::Shop(own) => own.as_deref() == shop,
+        }
+    }
+}
 
 /// An order as `GET /v1/orders/{id}` shows it. The payment token is never stored, so it cannot
 /// show up here.
@@ -22,6 +50,8 @@ pub struct OrderView {
     pub status: String,
     pub channel: String,
     pub external_reference: Option<String>,
+    /// The shop (API key name) that placed it, if any.
+    pub shop: Option<String>,
     pub customer: CustomerView,
     pub currency: String,
     pub lines: Vec<LineView>,
@@ -32,9 +62,21 @@ pub struct OrderView {
     pub delivery: Delivery,
     pub payment: PaymentView,
     pub coupon_code: Option<String>,
+    /// From `order.shipped`.
+    pub shipments: Vec<ShipmentView>,
+    /// From `order.invoiced`.
+    pub invoice_number: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub timeline: Vec<Entry>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct ShipmentView {
+    pub shipment_id: Uuid,
+    pub carrier: String,
+    pub tracking_number: String,
+    pub tracking_url: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,6 +104,8 @@ pub struct MoneyView {
 #[derive(Debug, Serialize)]
 pub struct PaymentView {
     pub method: String,
+    /// `pending`, `authorized`, `failed`, `captured`, `voided` or `refunded`.
+    pub state: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -78,7 +122,10 @@ struct OrderRow {
     billing_address: Option<Json<Address>>,
     delivery: Json<Delivery>,
     payment_method: String,
+    payment_state: String,
     coupon_code: Option<String>,
+    shop: Option<String>,
+    invoice_number: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -88,7 +135,8 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<OrderView>
     let row: Option<OrderRow> = sqlx::query_as(
         "SELECT id, status, channel, external_reference, customer_id, customer_email, \
          customer_name, currency, shipping_address, billing_address, delivery, payment_method, \
-         coupon_code, created_at, updated_at FROM orders WHERE id = $1",
+         payment_state, coupon_code, shop, invoice_number, created_at, updated_at \
+         FROM orders WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -103,6 +151,13 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<OrderView>
     .bind(id)
     .fetch_all(&mut *conn)
     .await?;
+    let shipments: Vec<ShipmentView> = sqlx::query_as(
+        "SELECT shipment_id, carrier, tracking_number, tracking_url FROM order_shipments \
+         WHERE order_id = $1 ORDER BY created_at, shipment_id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
     let timeline = timeline::of_order(conn, id).await?;
     let amount = lines
         .iter()
@@ -113,6 +168,7 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<OrderView>
         status: row.status,
         channel: row.channel,
         external_reference: row.external_reference,
+        shop: row.shop,
         customer: CustomerView {
             customer_id: row.customer_id,
             email: row.customer_email,
@@ -129,8 +185,11 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<OrderView>
         delivery: row.delivery.0,
         payment: PaymentView {
             method: row.payment_method,
+            state: row.payment_state,
         },
         coupon_code: row.coupon_code,
+        shipments,
+        invoice_number: row.invoice_number,
         created_at: row.created_at,
         updated_at: row.updated_at,
         timeline,
@@ -144,23 +203,91 @@ pub struct OrderSummary {
     pub status: String,
     pub channel: String,
     pub external_reference: Option<String>,
+    pub customer_email: String,
+    pub shop: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
-/// The newest `limit` orders, only those in `status` if given.
-pub async fn newest(
+/// What `GET /v1/orders` asks for; every filter is optional.
+#[derive(Debug, Clone)]
+pub struct ListFilter {
+    pub status: Option<Status>,
+    pub channel: Option<String>,
+    pub customer_email: Option<String>,
+    pub placed_after: Option<DateTime<Utc>>,
+    pub placed_before: Option<DateTime<Utc>>,
+    pub reader: Reader,
+    /// Continue after this order (from the previous page's cursor).
+    pub after: Option<Cursor>,
+    pub limit: i64,
+}
+
+/// Where a page ended: the last order's `(created_at, id)`, the key the list is sorted by. Sent
+/// to clients as an opaque hex string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        hex::encode(format!(
+            "{}|{}",
+            self.created_at.timestamp_micros(),
+            self.id
+        ))
+    }
+
+    pub fn decode(raw: &str) -> Option<Cursor> {
+        let text = String::from_utf8(hex::decode(raw).ok()?).ok()?;
+        let (micros, id) = text.split_once('|')?;
+        Some(Cursor {
+            created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+/// One page of orders, newest first, and the cursor of the next page if there is one.
+pub async fn list(
     pool: &PgPool,
-    status: Option<Status>,
-    limit: i64,
-) -> Result<Vec<OrderSummary>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, status, channel, external_reference, created_at FROM orders \
-         WHERE $1::text IS NULL OR status = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+    filter: &ListFilter,
+) -> Result<(Vec<OrderSummary>, Option<Cursor>), sqlx::Error> {
+    let (only_shop, shop) = match &filter.reader {
+        Reader::Everyone => (false, None),
+        Reader::Shop(name) => (true, name.clone()),
+    };
+    let mut orders: Vec<OrderSummary> = sqlx::query_as(
+        "SELECT id, status, channel, external_reference, customer_email, shop, created_at \
+         FROM orders WHERE ($1::text IS NULL OR status = $1) \
+         AND ($2::text IS NULL OR channel = $2) \
+         AND ($3::text IS NULL OR customer_email = $3) \
+         AND ($4::timestamptz IS NULL OR created_at >= $4) \
+         AND ($5::timestamptz IS NULL OR created_at < $5) \
+         AND (NOT $6 OR shop IS NOT DISTINCT FROM $7) \
+         AND ($8::timestamptz IS NULL OR (created_at, id) < ($8, $9)) \
+         ORDER BY created_at DESC, id DESC LIMIT $10",
     )
-    .bind(status.map(Status::as_str))
-    .bind(limit)
+    .bind(filter.status.map(Status::as_str))
+    .bind(&filter.channel)
+    .bind(&filter.customer_email)
+    .bind(filter.placed_after)
+    .bind(filter.placed_before)
+    .bind(only_shop)
+    .bind(shop)
+    .bind(filter.after.map(|c| c.created_at))
+    .bind(filter.after.map(|c| c.id))
+    .bind(filter.limit + 1)
     .fetch_all(pool)
-    .await
+    .await?;
+    let more = orders.len() as i64 > filter.limit;
+    orders.truncate(usize::try_from(filter.limit).unwrap_or(0));
+    let next = more.then(|| orders.last()).flatten().map(|last| Cursor {
+        created_at: last.created_at,
+        id: last.id,
+    });
+    Ok((orders, next))
 }
 
 /// How many orders are in each status (every status listed, zero included), and in all.

@@ -17,25 +17,32 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::NAME;
 use crate::lifecycle::Status;
 use crate::timeline::{self, Entry};
+use crate::{NAME, orders};
 
 /// How a request to place an order ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Placement {
-    /// A new order.
-    Created(Uuid),
-    /// The same `Idempotency-Key` and body as an earlier request: that request's order.
-    Replayed(Uuid),
+    /// A new order, and the body of the answer (the order as just stored).
+    Created { order_id: Uuid, body: Value },
+    /// The same `Idempotency-Key` and body as an earlier request: that request's answer.
+    Replayed { status: u16, body: Value },
 }
 
-impl Placement {
-    pub fn order_id(self) -> Uuid {
-        match self {
-            Placement::Created(id) | Placement::Replayed(id) => id,
-        }
-    }
+/// Who places the order and how they asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The body as received, for the idempotency fingerprint.
+    pub body: &'a Value,
+    /// The `Idempotency-Key`, already scoped to the caller.
+    pub idempotency_key: Option<&'a str>,
+    /// How long a key is remembered.
+    pub key_lifetime: std::time::Duration,
+    /// The owning shop (the key's name), if any.
+    pub shop: Option<&'a str>,
+    /// Shown in the timeline: the key's name or role.
+    pub requested_by: &'a str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,27 +57,30 @@ pub enum PlacementError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Stores `order` and its `order.placed` message. `request` is the body as received, for the
-/// idempotency fingerprint.
+/// Stores `order` and its `order.placed` message.
 pub async fn place(
     pool: &PgPool,
     order: Placed,
-    request: &Value,
-    idempotency_key: Option<&str>,
+    request: Request<'_>,
 ) -> Result<Placement, PlacementError> {
     let order_id = Uuid::now_v7();
     let mut tx = pool.begin().await.context("starting a transaction")?;
-    if let Some(key) = idempotency_key {
+    if let Some(key) = request.idempotency_key {
         // The body's fingerprint is computed by PostgreSQL from its `jsonb` form (keys sorted,
-        // spacing normalised), so the same order written differently is the same request.
+        // spacing normalised), so the same order written differently is the same request. A key
+        // older than its lifetime is taken over as if it were new.
         let claimed = sqlx::query(
             "INSERT INTO idempotency_keys (key, request_hash, order_id) \
              VALUES ($1, sha256(convert_to(($2::jsonb)::text, 'UTF8')), $3) \
-             ON CONFLICT (key) DO NOTHING",
+             ON CONFLICT (key) DO UPDATE SET request_hash = EXCLUDED.request_hash, \
+             order_id = EXCLUDED.order_id, response_status = NULL, response_body = NULL, \
+             created_at = now(), updated_at = now() \
+             WHERE idempotency_keys.created_at < now() - make_interval(secs => $4)",
         )
         .bind(key)
-        .bind(request)
+        .bind(request.body)
         .bind(order_id)
+        .bind(request.key_lifetime.as_secs_f64())
         .execute(&mut *tx)
         .await
         .context("claiming the idempotency key")?
@@ -78,14 +88,14 @@ pub async fn place(
             == 1;
         if !claimed {
             tx.rollback().await.context("rolling back")?;
-            return replay(pool, key, request).await;
+            return replay(pool, key, request.body).await;
         }
     }
 
     let channel = order.channel.as_str();
     let external_reference = order.external_reference.clone();
     let envelope = Envelope::new(NAME, order_id, order);
-    match insert(&mut tx, order_id, &envelope).await {
+    match insert(&mut tx, order_id, &envelope, request).await {
         Ok(()) => {}
         Err(e) if violates(&e, "orders_external_reference_unique") => {
             tx.rollback().await.context("rolling back")?;
@@ -102,42 +112,64 @@ pub async fn place(
         Err(e) => return Err(anyhow::Error::new(e).context("storing the order").into()),
     }
     outbox::enqueue(&mut tx, &envelope, None).await?;
+    let view = orders::find(&mut tx, order_id)
+        .await
+        .context("reading the order back")?
+        .context("the order vanished inside its own transaction")?;
+    let body = serde_json::to_value(view).context("serialising the order")?;
+    if let Some(key) = request.idempotency_key {
+        sqlx::query(
+            "UPDATE idempotency_keys SET response_status = 201, response_body = $2 WHERE key = $1",
+        )
+        .bind(key)
+        .bind(&body)
+        .execute(&mut *tx)
+        .await
+        .context("remembering the answer for replays")?;
+    }
     tx.commit().await.context("committing the order")?;
     metrics::counter!("orderflow_orders_total", "service" => NAME, "channel" => channel)
         .increment(1);
     tracing::info!(%order_id, channel, "order placed");
-    Ok(Placement::Created(order_id))
+    Ok(Placement::Created { order_id, body })
 }
 
 /// The order of an earlier request with `key`, if its body was the same.
 async fn replay(pool: &PgPool, key: &str, request: &Value) -> Result<Placement, PlacementError> {
-    let (order_id, same): (Uuid, bool) = sqlx::query_as(
-        "SELECT order_id, request_hash = sha256(convert_to(($2::jsonb)::text, 'UTF8')) \
-         FROM idempotency_keys WHERE key = $1",
+    let (same, status, body): (bool, Option<i32>, Option<Value>) = sqlx::query_as(
+        "SELECT request_hash = sha256(convert_to(($2::jsonb)::text, 'UTF8')), response_status, \
+         response_body FROM idempotency_keys WHERE key = $1",
     )
     .bind(key)
     .bind(request)
     .fetch_one(pool)
     .await
     .context("reading the idempotency key")?;
-    if same {
-        Ok(Placement::Replayed(order_id))
-    } else {
-        Err(PlacementError::KeyReused)
+    if !same {
+        return Err(PlacementError::KeyReused);
     }
+    // Both are written in the transaction that claimed the key, so a committed key has them.
+    let (Some(status), Some(body)) = (status, body) else {
+        return Err(anyhow::anyhow!("idempotency key {key} has no stored answer").into());
+    };
+    Ok(Placement::Replayed {
+        status: u16::try_from(status).unwrap_or(500),
+        body,
+    })
 }
 
 async fn insert(
     conn: &mut PgConnection,
     order_id: Uuid,
     envelope: &Envelope<Placed>,
+    request: Request<'_>,
 ) -> Result<(), sqlx::Error> {
     let order = &envelope.payload;
     sqlx::query(
         "INSERT INTO orders (id, channel, external_reference, status, progress, customer_id, \
          customer_email, customer_name, currency, shipping_address, billing_address, delivery, \
-         payment_method, coupon_code, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+         payment_method, coupon_code, created_at, updated_at, shop) \
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)",
     )
     .bind(order_id)
     .bind(order.channel.as_str())
@@ -153,6 +185,7 @@ async fn insert(
     .bind(order.payment.method.as_str())
     .bind(&order.coupon_code)
     .bind(envelope.occurred_at)
+    .bind(request.shop)
     .execute(&mut *conn)
     .await?;
     for line in &order.lines {
@@ -176,7 +209,8 @@ async fn insert(
         envelope.occurred_at,
         Status::Placed,
         timeline::placed(order),
-    );
+    )
+    .requested_by(Some(request.requested_by.to_owned()));
     timeline::append(conn, order_id, &first).await?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::lifecycle::Status;
 
-/// One entry as `GET /v1/orders/{id}` shows it.
+/// One entry as `GET /v1/orders/{id}` and its timeline show it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Entry {
     #[sqlx(rename = "occurred_at")]
@@ -23,6 +23,13 @@ pub struct Entry {
     pub producer: String,
     pub message_id: Uuid,
     pub detail: String,
+    /// The message that led to this one, if any.
+    pub causation_id: Option<Uuid>,
+    /// Its type, when that message is in this timeline too.
+    #[sqlx(default)]
+    pub cause: Option<String>,
+    /// Who asked, for what a person or a key started (placing, cancelling, …).
+    pub requested_by: Option<String>,
 }
 
 impl Entry {
@@ -41,7 +48,20 @@ impl Entry {
             producer: producer.to_owned(),
             message_id,
             detail,
+            causation_id: None,
+            cause: None,
+            requested_by: None,
         }
+    }
+
+    pub fn caused_by(mut self, causation_id: Option<Uuid>) -> Entry {
+        self.causation_id = causation_id;
+        self
+    }
+
+    pub fn requested_by(mut self, who: Option<String>) -> Entry {
+        self.requested_by = who;
+        self
     }
 }
 
@@ -52,8 +72,9 @@ pub async fn append(
     entry: &Entry,
 ) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(
-        "INSERT INTO timeline (order_id, message_id, kind, status, producer, detail, occurred_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_id) DO NOTHING",
+        "INSERT INTO timeline (order_id, message_id, kind, status, producer, detail, occurred_at, \
+         causation_id, requested_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (message_id) DO NOTHING",
     )
     .bind(order_id)
     .bind(entry.message_id)
@@ -62,6 +83,8 @@ pub async fn append(
     .bind(&entry.producer)
     .bind(&entry.detail)
     .bind(entry.at)
+    .bind(entry.causation_id)
+    .bind(&entry.requested_by)
     .execute(conn)
     .await?
     .rows_affected();
@@ -79,8 +102,10 @@ pub async fn contains(conn: &mut PgConnection, message_id: Uuid) -> Result<bool,
 /// The whole timeline of an order, oldest first.
 pub async fn of_order(conn: &mut PgConnection, order_id: Uuid) -> Result<Vec<Entry>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT occurred_at, kind, status, producer, message_id, detail FROM timeline \
-         WHERE order_id = $1 ORDER BY occurred_at, id",
+        "SELECT t.occurred_at, t.kind, t.status, t.producer, t.message_id, t.detail, \
+         t.causation_id, c.kind AS cause, t.requested_by FROM timeline t \
+         LEFT JOIN timeline c ON c.message_id = t.causation_id \
+         WHERE t.order_id = $1 ORDER BY t.occurred_at, t.id",
     )
     .bind(order_id)
     .fetch_all(conn)
@@ -214,6 +239,34 @@ pub fn describe(msg: &Incoming) -> Result<Option<String>, HandleError> {
         order::Cancelled::TYPE => {
             let c: order::Cancelled = msg.decode()?;
             format!("cancelled: {}", c.reason)
+        }
+        order::CancelRefused::TYPE => {
+            let r: order::CancelRefused = msg.decode()?;
+            format!("cancellation refused: {}", r.reason)
+        }
+        order::Unpacked::TYPE => {
+            let u: order::Unpacked = msg.decode()?;
+            let parcels: usize = u.groups.iter().map(|g| g.parcels.len()).sum();
+            format!(
+                "{parcels} parcel(s) unpacked, goods back on the shelf: {}",
+                u.reason
+            )
+        }
+        order::Reallocated::TYPE => {
+            let r: order::Reallocated = msg.decode()?;
+            let units: u32 = r.reservations.iter().map(|r| r.quantity).sum();
+            format!(
+                "{units} unit(s) missing in {} reserved elsewhere",
+                r.warehouse
+            )
+        }
+        order::PaymentMethodChanged::TYPE => {
+            let c: order::PaymentMethodChanged = msg.decode()?;
+            format!("payment method changed to {}", c.payment.method.as_str())
+        }
+        payment::Voided::TYPE => {
+            let v: payment::Voided = msg.decode()?;
+            format!("authorisation of {} voided: {}", v.amount, v.reason)
         }
         order::OnHold::TYPE => {
             let h: order::OnHold = msg.decode()?;

@@ -10,11 +10,11 @@ use uuid::Uuid;
 
 use crate::helpers::{App, WAIT, placed_order, timeline_types};
 
-fn eur(amount: i64) -> Money {
+pub fn eur(amount: i64) -> Money {
     Money::new(amount, Currency::parse("EUR").expect("EUR"))
 }
 
-fn verified(p: &Placed) -> order::Verified {
+pub fn verified(p: &Placed) -> order::Verified {
     order::Verified {
         customer: p.customer.clone(),
         currency: p.currency.clone(),
@@ -48,7 +48,7 @@ fn verified(p: &Placed) -> order::Verified {
     }
 }
 
-fn packed(p: &Placed) -> order::Packed {
+pub fn packed(p: &Placed) -> order::Packed {
     order::Packed {
         groups: vec![order::ParcelGroup {
             warehouse: "BER-1".into(),
@@ -70,7 +70,7 @@ fn packed(p: &Placed) -> order::Packed {
     }
 }
 
-fn shipped() -> order::Shipped {
+pub fn shipped() -> order::Shipped {
     order::Shipped {
         shipments: vec![order::ShipmentRef {
             shipment_id: Uuid::now_v7(),
@@ -82,13 +82,13 @@ fn shipped() -> order::Shipped {
     }
 }
 
-fn delivered() -> order::Delivered {
+pub fn delivered() -> order::Delivered {
     order::Delivered {
         delivered_at: Utc::now(),
     }
 }
 
-fn invoiced() -> order::Invoiced {
+pub fn invoiced() -> order::Invoiced {
     order::Invoiced {
         invoice_number: "INV-2026-000042".into(),
         net: eur(2101),
@@ -97,7 +97,7 @@ fn invoiced() -> order::Invoiced {
     }
 }
 
-fn paid() -> order::Paid {
+pub fn paid() -> order::Paid {
     order::Paid {
         payment_id: Uuid::now_v7(),
         invoice_number: "INV-2026-000042".into(),

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use orderflow_messages::{Envelope, Event, Exchange, order};
 use orderflow_runtime::CancellationToken;
+use orderflow_runtime::auth::ApiKeys;
+use orderflow_runtime::config::DEVELOPMENT_API_KEYS;
 use orderflow_runtime::testing::{Probe, TestEnv, eventually};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
@@ -15,6 +17,9 @@ pub const SHOP: &str = "dev-shop-key";
 pub const STAFF: &str = "dev-staff-key";
 pub const CARRIER: &str = "dev-carrier-key";
 pub const WAIT: Duration = Duration::from_secs(20);
+/// Two named shop keys, configured by [`App::spawn_with_shops`].
+pub const ACME: &str = "acme-shop-key";
+pub const GLOBEX: &str = "globex-shop-key";
 
 pub struct App {
     pub env: TestEnv,
@@ -26,7 +31,20 @@ pub struct App {
 
 impl App {
     pub async fn spawn() -> App {
-        let env = TestEnv::new();
+        App::start(TestEnv::new()).await
+    }
+
+    /// With the development keys plus `shop:acme:…` and `shop:globex:…`.
+    pub async fn spawn_with_shops() -> App {
+        let mut env = TestEnv::new();
+        env.settings.api_keys = ApiKeys::parse(&format!(
+            "{DEVELOPMENT_API_KEYS},shop:acme:{ACME},shop:globex:{GLOBEX}"
+        ))
+        .expect("keys");
+        App::start(env).await
+    }
+
+    async fn start(env: TestEnv) -> App {
         let bound = order_intake::build(&env.settings)
             .await
             .expect("order-intake starts");
@@ -79,6 +97,26 @@ impl App {
             .expect("order id")
     }
 
+    /// `method` on `path` with `key` and a JSON body: status and JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        let response = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// `GET` with `key`: status and JSON body.
     pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
         let response = self
@@ -90,6 +128,12 @@ impl App {
             .expect("GET");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn order_as(&self, id: &str, key: &str) -> Value {
+        let (status, body) = self.get(&format!("/v1/orders/{id}"), key).await;
+        assert_eq!(status, 200, "{body}");
+        body
     }
 
     pub async fn order(&self, id: Uuid) -> Value {

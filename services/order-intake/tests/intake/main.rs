@@ -3,4 +3,7 @@
 
 mod following;
 mod helpers;
+mod importing;
 mod placing;
+mod reading;
+mod requests;
