@@ -1,45 +1,126 @@
-//! The HTTP API (all behind an API key with at least the `staff` role):
+//! The HTTP API (every route needs an API key; `staff` unless noted):
 //!
-//! - `GET /v1/invoices/{number}`: an invoice with its lines, tax breakdown and totals;
-//! - `GET /v1/payments?order_id=…`: the payments of an order.
+//! - `GET /v1/invoices/{number}`: an invoice or credit note as JSON, or as printable HTML
+//!   (`Accept: text/html`, or `{number}.html`);
+//! - `GET /v1/invoices?from=YYYY-MM-DD&to=YYYY-MM-DD`: the accounting export, CSV
+//!   ([`crate::accounting`]);
+//! - `GET /v1/payments?order_id=…` or `?reference=…`: payments (every attempt);
+//! - `POST /v1/payments`: a bank transfer received for an invoice ([`crate::received`]);
+//! - `POST /v1/orders/{id}/refunds`: give back lines and/or shipping ([`crate::refund`]);
+//! - `PUT /v1/coupons/{code}` (`admin`), `GET /v1/coupons/{code}`: coupons ([`crate::coupon`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use chrono::{DateTime, Utc};
-use orderflow_messages::types::Money;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use chrono::{DateTime, NaiveDate, Utc};
+use orderflow_messages::types::{Currency, Money};
 use orderflow_runtime::auth::{ApiKeys, Caller, Role, protect};
-use orderflow_runtime::problem::{FieldError, Problem};
+use orderflow_runtime::problem::{FieldError, JsonBody, Problem};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::invoice::{self, InvoiceView};
+use crate::coupon::{self, Coupon, CouponRequest, Reduction};
 use crate::payment::{self, PaymentStatus};
+use crate::received::{self, ReceiveError, ReceivedRequest};
+use crate::refund::{RefundError, RefundRequest};
+use crate::settlement::{Billing, Cause};
+use crate::{accounting, invoice_print, invoice_view, orders};
 
-pub fn router(pool: PgPool, keys: ApiKeys) -> Router {
+#[derive(Clone)]
+struct Api {
+    pool: PgPool,
+    billing: Arc<Billing>,
+}
+
+pub fn router(pool: PgPool, billing: Arc<Billing>, keys: ApiKeys) -> Router {
     let api = Router::new()
+        .route("/v1/invoices", get(export_invoices))
         .route("/v1/invoices/{number}", get(get_invoice))
-        .route("/v1/payments", get(list_payments))
-        .with_state(pool);
+        .route("/v1/payments", get(list_payments).post(receive_payment))
+        .route("/v1/orders/{id}/refunds", post(refund))
+        .route("/v1/coupons/{code}", put(put_coupon).get(get_coupon))
+        .with_state(Api { pool, billing });
     protect(api, keys)
+}
+
+fn invalid(field: &str, rule: &str, message: impl Into<String>) -> Problem {
+    Problem::validation(vec![FieldError::new(field, rule, message)])
 }
 
 async fn get_invoice(
     caller: Caller,
-    State(pool): State<PgPool>,
+    State(api): State<Api>,
+    headers: HeaderMap,
     Path(number): Path<String>,
-) -> Result<axum::Json<InvoiceView>, Problem> {
+) -> Result<Response, Problem> {
     caller.require(Role::Staff)?;
-    let mut conn = pool.acquire().await?;
-    match invoice::view(&mut conn, &number).await? {
-        Some(invoice) => Ok(axum::Json(invoice)),
-        None => Err(Problem::not_found(format!(
-            "no invoice numbered `{number}`"
-        ))),
+    let (number, html) = match number.strip_suffix(".html") {
+        Some(number) => (number.to_owned(), true),
+        None => {
+            let accept = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            (number, accept.contains("text/html"))
+        }
+    };
+    let mut conn = api.pool.acquire().await?;
+    let Some(doc) = invoice_view::view(&mut conn, &number).await? else {
+        return Err(Problem::not_found(format!(
+            "no invoice or credit note numbered `{number}`"
+        )));
+    };
+    if html {
+        let page = invoice_print::render(&doc);
+        Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response())
+    } else {
+        Ok(axum::Json(doc).into_response())
     }
+}
+
+async fn export_invoices(
+    caller: Caller,
+    State(api): State<Api>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    caller.require(Role::Staff)?;
+    let date = |field: &str| -> Result<NaiveDate, Problem> {
+        let raw = query.get(field).ok_or_else(|| {
+            invalid(
+                field,
+                "required",
+                format!("give {field}=YYYY-MM-DD (UTC, inclusive)"),
+            )
+        })?;
+        NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
+            invalid(
+                field,
+                "format",
+                format!("{field} must be a date YYYY-MM-DD"),
+            )
+        })
+    };
+    let (from, to) = (date("from")?, date("to")?);
+    if to < from {
+        return Err(invalid("to", "range", "to must not be before from"));
+    }
+    let mut conn = api.pool.acquire().await?;
+    let csv = accounting::export(&mut conn, from, to).await?;
+    let disposition = format!("attachment; filename=\"invoices-{from}-{to}.csv\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        csv,
+    )
+        .into_response())
 }
 
 /// A payment as the API shows it.
@@ -47,9 +128,12 @@ async fn get_invoice(
 pub struct PaymentView {
     pub payment_id: Uuid,
     pub order_id: Uuid,
+    /// 0 for the first payment, then one more per change of payment method.
+    pub attempt: i32,
     pub method: String,
     pub status: PaymentStatus,
     pub amount: Money,
+    pub refunded: Money,
     pub provider: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_reference: Option<String>,
@@ -74,40 +158,34 @@ pub struct PaymentList {
 
 async fn list_payments(
     caller: Caller,
-    State(pool): State<PgPool>,
+    State(api): State<Api>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<PaymentList>, Problem> {
     caller.require(Role::Staff)?;
     let order_id = match query.get("order_id").map(|raw| Uuid::parse_str(raw.trim())) {
-        Some(Ok(id)) => id,
-        Some(Err(_)) => {
-            return Err(Problem::validation(vec![FieldError::new(
-                "order_id",
-                "format",
-                "order_id must be a UUID",
-            )]));
-        }
-        None => {
-            return Err(Problem::validation(vec![FieldError::new(
-                "order_id",
-                "required",
-                "give the order: /v1/payments?order_id=<uuid>",
-            )]));
-        }
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => return Err(invalid("order_id", "format", "order_id must be a UUID")),
+        None => None,
     };
-    let mut conn = pool.acquire().await?;
-    let mut payments = Vec::new();
-    if let Some(p) = payment::of_order(&mut conn, order_id).await? {
-        let (created_at, updated_at): (DateTime<Utc>, DateTime<Utc>) =
-            sqlx::query_as("SELECT created_at, updated_at FROM payments WHERE payment_id = $1")
-                .bind(p.payment_id)
-                .fetch_one(&mut *conn)
-                .await?;
-        payments.push(PaymentView {
+    let reference = query.get("reference").map(|r| r.trim());
+    if order_id.is_none() && reference.is_none() {
+        return Err(invalid(
+            "order_id",
+            "required",
+            "give the order (/v1/payments?order_id=<uuid>) or a reference (?reference=…)",
+        ));
+    }
+    let mut conn = api.pool.acquire().await?;
+    let payments = payment::list(&mut conn, order_id, reference)
+        .await?
+        .into_iter()
+        .map(|(p, created_at, updated_at)| PaymentView {
             payment_id: p.payment_id,
             order_id: p.order_id,
+            attempt: p.attempt,
             method: p.method.as_str().to_owned(),
             status: p.status,
+            refunded: Money::new(p.refunded, p.amount.currency.clone()),
             amount: p.amount,
             provider: p.provider,
             authorization_reference: p.authorization_reference,
@@ -118,7 +196,228 @@ async fn list_payments(
                 .map(|(code, message)| FailureView { code, message }),
             created_at,
             updated_at,
-        });
-    }
+        })
+        .collect();
     Ok(axum::Json(PaymentList { payments }))
+}
+
+async fn receive_payment(
+    caller: Caller,
+    State(api): State<Api>,
+    JsonBody(request): JsonBody<ReceivedRequest>,
+) -> Result<Response, Problem> {
+    caller.require(Role::Staff)?;
+    if request.reference.trim().is_empty() {
+        return Err(invalid(
+            "reference",
+            "required",
+            "give the bank's reference of the transfer",
+        ));
+    }
+    let mut tx = api.pool.begin().await?;
+    let balance = match received::record(&mut tx, &request).await {
+        Ok(balance) => balance,
+        Err(ReceiveError::UnknownInvoice(n)) => {
+            return Err(invalid(
+                "invoice_number",
+                "unknown",
+                format!("no invoice numbered `{n}`"),
+            ));
+        }
+        Err(e @ ReceiveError::NotByTransfer(..)) => return Err(Problem::conflict(e.to_string())),
+        Err(e @ ReceiveError::Currency { .. }) => {
+            return Err(invalid("amount.currency", "currency", e.to_string()));
+        }
+        Err(e @ ReceiveError::NotPositive) => {
+            return Err(invalid("amount.amount", "range", e.to_string()));
+        }
+        Err(ReceiveError::Unexpected(e)) => return Err(e.into()),
+    };
+    tx.commit().await?;
+    let status = if balance.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, axum::Json(balance)).into_response())
+}
+
+async fn refund(
+    caller: Caller,
+    State(api): State<Api>,
+    Path(order_id): Path<Uuid>,
+    JsonBody(request): JsonBody<RefundRequest>,
+) -> Result<Response, Problem> {
+    caller.require(Role::Staff)?;
+    if request.reason.trim().is_empty() {
+        return Err(invalid("reason", "required", "say why the money goes back"));
+    }
+    let mut tx = api.pool.begin().await?;
+    orders::lock(&mut tx, order_id).await?;
+    let Some(order) = orders::load(&mut tx, order_id).await? else {
+        return Err(Problem::not_found(format!(
+            "billing knows no order {order_id}"
+        )));
+    };
+    let Some(mut p) = payment::of_order(&mut tx, order_id).await? else {
+        return Err(Problem::conflict("the order has no payment to refund"));
+    };
+    let cause = Cause {
+        order_id,
+        correlation_id: order.correlation_id,
+        // No message caused it: a fresh id stands for the HTTP request.
+        message_id: Uuid::now_v7(),
+    };
+    let done = match api
+        .billing
+        .refund(&mut tx, cause, &order, &mut p, &request)
+        .await
+    {
+        Ok(done) => done,
+        Err(RefundError::Unexpected(e)) => return Err(e.into()),
+        Err(e @ (RefundError::UnknownLine(_) | RefundError::TooMany { .. })) => {
+            return Err(invalid("lines", "refundable", e.to_string()));
+        }
+        Err(e @ (RefundError::ShippingAlreadyRefunded | RefundError::Nothing)) => {
+            return Err(invalid("shipping", "refundable", e.to_string()));
+        }
+        Err(e) => return Err(Problem::conflict(e.to_string())),
+    };
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(done)).into_response())
+}
+
+async fn put_coupon(
+    caller: Caller,
+    State(api): State<Api>,
+    Path(code): Path<String>,
+    JsonBody(request): JsonBody<CouponRequest>,
+) -> Result<Response, Problem> {
+    caller.require(Role::Admin)?;
+    let coupon = parse_coupon(&code, request)?;
+    let mut conn = api.pool.acquire().await?;
+    let created = coupon::save(&mut conn, &coupon).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(coupon)).into_response())
+}
+
+async fn get_coupon(
+    caller: Caller,
+    State(api): State<Api>,
+    Path(code): Path<String>,
+) -> Result<axum::Json<Coupon>, Problem> {
+    caller.require(Role::Staff)?;
+    let mut conn = api.pool.acquire().await?;
+    let code = coupon::normalise_code(&code);
+    coupon::load(&mut conn, &code)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| Problem::not_found(format!("no coupon `{code}`")))
+}
+
+/// The request as a coupon, or every rule it breaks.
+fn parse_coupon(code: &str, r: CouponRequest) -> Result<Coupon, Problem> {
+    let code = coupon::normalise_code(code);
+    let mut errors = Vec::new();
+    if code.is_empty()
+        || code.len() > 64
+        || !code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        errors.push(FieldError::new(
+            "code",
+            "format",
+            "1-64 of A-Z, 0-9, '-', '_'",
+        ));
+    }
+    let reduction = match (r.kind.as_str(), r.percent, r.amount) {
+        ("percent", Some(percent), None) => {
+            if percent <= rust_decimal::Decimal::ZERO
+                || percent > rust_decimal::Decimal::ONE_HUNDRED
+            {
+                errors.push(FieldError::new(
+                    "percent",
+                    "range",
+                    "a percentage above 0, at most 100",
+                ));
+            }
+            Some(Reduction::Percent { percent })
+        }
+        ("fixed", None, Some(amount)) => {
+            if amount <= 0 {
+                errors.push(FieldError::new("amount", "range", "minor units above 0"));
+            }
+            Some(Reduction::Fixed { amount })
+        }
+        ("percent", ..) => {
+            errors.push(FieldError::new(
+                "percent",
+                "required",
+                "a percent coupon gives `percent` (and no `amount`)",
+            ));
+            None
+        }
+        ("fixed", ..) => {
+            errors.push(FieldError::new(
+                "amount",
+                "required",
+                "a fixed coupon gives `amount` in minor units (and no `percent`)",
+            ));
+            None
+        }
+        _ => {
+            errors.push(FieldError::new("kind", "one_of", "`percent` or `fixed`"));
+            None
+        }
+    };
+    let currency = match r.currency.as_deref().map(Currency::parse) {
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            errors.push(FieldError::new("currency", "format", e));
+            None
+        }
+        None => None,
+    };
+    let needs_currency = r.kind == "fixed" || r.minimum_amount.is_some();
+    if needs_currency && r.currency.is_none() {
+        errors.push(FieldError::new(
+            "currency",
+            "required",
+            "a fixed amount or a minimum amount is in a currency: give it",
+        ));
+    }
+    if r.minimum_amount.is_some_and(|m| m < 0) {
+        errors.push(FieldError::new(
+            "minimum_amount",
+            "range",
+            "minor units, 0 or more",
+        ));
+    }
+    if let (Some(from), Some(until)) = (r.valid_from, r.valid_until)
+        && until <= from
+    {
+        errors.push(FieldError::new(
+            "valid_until",
+            "range",
+            "must be after valid_from",
+        ));
+    }
+    let Some(reduction) = reduction.filter(|_| errors.is_empty()) else {
+        return Err(Problem::validation(errors));
+    };
+    Ok(Coupon {
+        code,
+        reduction,
+        currency,
+        skus: r.skus.iter().map(|s| s.trim().to_owned()).collect(),
+        active: r.active,
+        valid_from: r.valid_from,
+        valid_until: r.valid_until,
+        minimum_amount: r.minimum_amount,
+    })
 }

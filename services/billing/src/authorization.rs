@@ -1,5 +1,6 @@
 //! Authorising an order's payment with the connector of its payment method: the draft's gross
-//! is held once, under the idempotency key `{order_id}:authorize`. The provider's answer
+//! is held once, under the idempotency key `{order_id}:authorize` (after the n-th change of
+//! payment method, `{order_id}:authorize:{n}`, a new attempt). The provider's answer
 //! becomes the payment's first state and is announced: `payment.authorized`, or
 //! `payment.failed` with `order.on_hold` (a person must sort out the payment). An answer of
 //! unknown outcome is stored as pending, announced by nobody, and asked again later.
@@ -25,7 +26,7 @@ impl Billing {
         order: &BillingOrder,
     ) -> Result<Payment, HandleError> {
         let connector = self.connectors.for_method(order.payment_method);
-        let request = authorize_request(order);
+        let request = authorize_request(order, order.payment_revision);
         let outcome = connector
             .authorize(&request)
             .await
@@ -42,6 +43,8 @@ impl Billing {
             failure_code: None,
             failure_message: None,
             pending_cause: None,
+            attempt: order.payment_revision,
+            refunded: 0,
         };
         match &outcome {
             Outcome::Approved { reference } => {
@@ -69,7 +72,7 @@ impl Billing {
     ) -> Result<(), HandleError> {
         let connector = self.connectors.for_method(order.payment_method);
         let outcome = connector
-            .authorize(&authorize_request(order))
+            .authorize(&authorize_request(order, p.attempt))
             .await
             .map_err(anyhow::Error::new)?;
         let (next, change) = match outcome {
@@ -134,9 +137,9 @@ impl Billing {
     }
 }
 
-fn authorize_request(order: &BillingOrder) -> AuthorizeRequest {
+fn authorize_request(order: &BillingOrder, attempt: i32) -> AuthorizeRequest {
     AuthorizeRequest {
-        idempotency_key: idempotency_key(order.order_id, Operation::Authorize),
+        idempotency_key: idempotency_key(order.order_id, attempt, Operation::Authorize),
         order_id: order.order_id,
         amount: Money::new(order.total.gross, order.currency.clone()),
         token: order.payment_token.clone(),

@@ -3,10 +3,12 @@
 //! when the order is verified; the authorised amount is its gross and the invoice copies its
 //! lines, so what is charged is always what was authorised even if rates change in between.
 
+use chrono::{DateTime, Utc};
 use orderflow_messages::order::Verified;
 use orderflow_messages::types::CountryCode;
 use rust_decimal::Decimal;
 
+use crate::coupon::{self, Coupon, Discountable, Refusal};
 use crate::pricing::{self, Amounts, PriceableLine};
 use crate::settings::{BillingRules, SHIPPING_TAX_CLASS};
 
@@ -15,6 +17,8 @@ use crate::settings::{BillingRules, SHIPPING_TAX_CLASS};
 pub enum LineKind {
     Product,
     Shipping,
+    /// A coupon's discount on the products of one tax rate (negative amounts).
+    Discount,
 }
 
 impl LineKind {
@@ -22,6 +26,7 @@ impl LineKind {
         match self {
             LineKind::Product => "product",
             LineKind::Shipping => "shipping",
+            LineKind::Discount => "discount",
         }
     }
 }
@@ -40,6 +45,8 @@ pub struct DraftLine {
     pub tax_class: String,
     pub tax_rate: Decimal,
     pub amounts: Amounts,
+    /// On a credit note: the position of the invoice line it gives back.
+    pub corrects: Option<i32>,
 }
 
 /// A priced order.
@@ -47,6 +54,10 @@ pub struct DraftLine {
 pub struct Draft {
     pub lines: Vec<DraftLine>,
     pub total: Amounts,
+    /// The order's coupon code as given, if any.
+    pub coupon_code: Option<String>,
+    /// Why that coupon was not applied, if it was not.
+    pub coupon_refused: Option<Refusal>,
 }
 
 /// Why an order cannot be priced; each names what to fix.
@@ -75,8 +86,14 @@ pub fn tax_country(order: &Verified) -> &CountryCode {
     &order.shipping_address.country
 }
 
-/// Prices `order` under `rules`.
-pub fn draft(rules: &BillingRules, order: &Verified) -> Result<Draft, DraftError> {
+/// Prices `order` under `rules`, with `coupon` (the one the order names, if billing knows it)
+/// checked at `now`.
+pub fn draft(
+    rules: &BillingRules,
+    order: &Verified,
+    coupon: Option<&Coupon>,
+    now: DateTime<Utc>,
+) -> Result<Draft, DraftError> {
     if order.lines.is_empty() {
         return Err(DraftError::NoLines);
     }
@@ -106,9 +123,57 @@ pub fn draft(rules: &BillingRules, order: &Verified) -> Result<Draft, DraftError
             tax_class: line.tax_class.to_ascii_lowercase(),
             tax_rate: rate_of(line.line_no, &line.tax_class)?,
             amounts: Amounts::default(),
+            corrects: None,
         });
     }
     lines.sort_by_key(|l| l.position);
+
+    let coupon_code = order.coupon_code.as_deref().map(coupon::normalise_code);
+    let mut coupon_refused = None;
+    if let Some(code) = &coupon_code {
+        let discountable: Vec<Discountable<'_>> = lines
+            .iter()
+            .map(|l| Discountable {
+                sku: l.sku.as_deref().unwrap_or_default(),
+                base: l.unit_price.saturating_mul(i64::from(l.quantity)),
+                rate: l.tax_rate,
+            })
+            .collect();
+        let applied = match coupon {
+            Some(c) => c.apply(&discountable, &order.currency, now),
+            None => Err(Refusal {
+                code: code.clone(),
+                why: "no such coupon".into(),
+            }),
+        };
+        match applied {
+            Ok(groups) => {
+                for group in groups {
+                    let class = lines
+                        .iter()
+                        .find(|l| l.tax_rate.normalize() == group.rate)
+                        .map_or_else(String::new, |l| l.tax_class.clone());
+                    let last = lines.last().map_or(0, |l| l.position);
+                    lines.push(DraftLine {
+                        position: last.checked_add(1).ok_or(pricing::PricingError::Overflow)?,
+                        kind: LineKind::Discount,
+                        sku: None,
+                        description: format!(
+                            "Coupon {code} ({class}, {} %)",
+                            (group.rate * Decimal::ONE_HUNDRED).normalize()
+                        ),
+                        quantity: 1,
+                        unit_price: -group.amount,
+                        tax_class: class,
+                        tax_rate: group.rate,
+                        amounts: Amounts::default(),
+                        corrects: None,
+                    });
+                }
+            }
+            Err(refusal) => coupon_refused = Some(refusal),
+        }
+    }
 
     let method = &order.delivery.shipping_method;
     let shipping = rules
@@ -125,6 +190,7 @@ pub fn draft(rules: &BillingRules, order: &Verified) -> Result<Draft, DraftError
         tax_class: SHIPPING_TAX_CLASS.to_owned(),
         tax_rate: rate_of(last as u32 + 1, SHIPPING_TAX_CLASS)?,
         amounts: Amounts::default(),
+        corrects: None,
     });
 
     let priceable: Vec<PriceableLine> = lines
@@ -142,5 +208,7 @@ pub fn draft(rules: &BillingRules, order: &Verified) -> Result<Draft, DraftError
     Ok(Draft {
         lines,
         total: priced.total,
+        coupon_code,
+        coupon_refused,
     })
 }

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use orderflow_messages::order::{CancelRequested, Delivered, DeliveryFailed, Shipped, Verified};
+use orderflow_messages::order::{
+    Cancelled, Delivered, DeliveryFailed, PaymentMethodChanged, Shipped, Verified,
+};
 use orderflow_runtime::{HandleError, Handler, Incoming};
 use sqlx::PgConnection;
 
@@ -33,15 +35,20 @@ impl Handler for OrdersHandler {
             self.billing
                 .reached(conn, cause, Milestone::Delivered, reached)
                 .await
-        } else if msg.is::<CancelRequested>() {
-            let cancel = msg.decode::<CancelRequested>()?;
+        } else if msg.is::<Cancelled>() {
+            let cancelled = msg.decode::<Cancelled>()?;
             self.billing
                 .reached(
                     conn,
                     cause,
-                    Milestone::CancelRequested,
-                    reached(Some(cancel.reason)),
+                    Milestone::Cancelled,
+                    reached(Some(cancelled.reason)),
                 )
+                .await
+        } else if msg.is::<PaymentMethodChanged>() {
+            let changed = msg.decode::<PaymentMethodChanged>()?;
+            self.billing
+                .payment_method_changed(conn, cause, &changed.payment)
                 .await
         } else if msg.is::<DeliveryFailed>() {
             let failed = msg.decode::<DeliveryFailed>()?;

@@ -1,18 +1,15 @@
-//! Invoices: issued once per order when it is delivered, numbered without gaps per series and
-//! year (`INV-2026-000001`), and never changed afterwards (the tables refuse updates).
+//! Invoices and credit notes: an invoice is issued once per order when it is delivered; a
+//! credit note gives back (part of) an invoice (cancellation after payment, partial refund).
+//! Each kind is numbered without gaps in its own series per year (`INV-2026-000001`,
+//! `CN-2026-000001`), and neither is ever changed afterwards (the tables refuse updates).
 //!
 //! The number comes from a counter row, incremented with `INSERT … ON CONFLICT DO UPDATE …
 //! RETURNING` in the transaction that writes the invoice: the row stays locked until that
 //! transaction ends, so concurrent issuers queue behind each other, and a transaction that rolls
 //! back gives its number back with it. Hence no gaps and no duplicates, across replicas too.
 
-use std::collections::BTreeMap;
-
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use orderflow_messages::types::{Currency, Money};
-use rust_decimal::Decimal;
-use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -32,17 +29,41 @@ pub async fn number_of_order(
     conn: &mut PgConnection,
     order_id: Uuid,
 ) -> anyhow::Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT invoice_number FROM invoices WHERE order_id = $1")
-            .bind(order_id)
-            .fetch_optional(&mut *conn)
-            .await?,
+    Ok(sqlx::query_scalar(
+        "SELECT invoice_number FROM invoices WHERE order_id = $1 AND kind = 'invoice'",
     )
+    .bind(order_id)
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 /// `INV-2026-000042`.
 pub fn format_number(series: &str, year: i32, number: i64) -> String {
     format!("{series}-{year}-{number:06}")
+}
+
+/// What kind of document, and what only that kind carries.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Invoice {
+        /// Set for invoices paid by transfer: the payment term in days.
+        due_in_days: Option<u32>,
+    },
+    CreditNote {
+        corrects: String,
+        reason: String,
+    },
+}
+
+/// A document to issue: whose, in which series, with which lines and notes.
+#[derive(Debug, Clone)]
+pub struct Document<'a> {
+    pub kind: Kind,
+    pub order: &'a BillingOrder,
+    pub series: &'a str,
+    pub lines: &'a [DraftLine],
+    pub total: Amounts,
+    pub notes: Vec<String>,
 }
 
 /// Issues the invoice of `order` with the draft's `lines`, numbered in `series`.
@@ -51,7 +72,25 @@ pub async fn issue(
     order: &BillingOrder,
     lines: &[DraftLine],
     series: &str,
+    due_in_days: Option<u32>,
 ) -> anyhow::Result<Issued> {
+    let notes = order.coupon_refused.iter().cloned().collect();
+    write(
+        conn,
+        Document {
+            kind: Kind::Invoice { due_in_days },
+            order,
+            series,
+            lines,
+            total: order.total,
+            notes,
+        },
+    )
+    .await
+}
+
+/// Numbers `doc` in its series and stores it, in the caller's transaction.
+pub async fn write(conn: &mut PgConnection, doc: Document<'_>) -> anyhow::Result<Issued> {
     // The clock is read after the counter row is ours, so issue dates follow number order.
     let (year, number, issued_at): (i32, i64, DateTime<Utc>) = sqlx::query_as(
         "INSERT INTO invoice_counters (series, year, last_number) \
@@ -60,37 +99,59 @@ pub async fn issue(
          SET last_number = invoice_counters.last_number + 1, updated_at = now() \
          RETURNING year, last_number, clock_timestamp()",
     )
-    .bind(series)
+    .bind(doc.series)
     .fetch_one(&mut *conn)
     .await
-    .context("allocating the invoice number")?;
-    let invoice_number = format_number(series, year, number);
+    .context("allocating the document number")?;
+    let invoice_number = format_number(doc.series, year, number);
+    let (kind, corrects, reason, due_at) = match &doc.kind {
+        Kind::Invoice { due_in_days } => (
+            "invoice",
+            None,
+            None,
+            due_in_days.map(|days| issued_at + chrono::Duration::days(i64::from(days))),
+        ),
+        Kind::CreditNote { corrects, reason } => (
+            "credit_note",
+            Some(corrects.as_str()),
+            Some(reason.as_str()),
+            None,
+        ),
+    };
     sqlx::query(
         "INSERT INTO invoices (invoice_number, series, year, number, order_id, currency, \
-         customer_email, customer_name, billing_address, net, tax, gross, issued_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         customer_email, customer_name, billing_address, net, tax, gross, issued_at, kind, \
+         corrects, reason, payment_method, due_at, notes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19)",
     )
     .bind(&invoice_number)
-    .bind(series)
+    .bind(doc.series)
     .bind(year)
     .bind(number)
-    .bind(order.order_id)
-    .bind(order.currency.as_str())
-    .bind(&order.customer_email)
-    .bind(&order.customer_name)
-    .bind(&order.billing_address)
-    .bind(order.total.net)
-    .bind(order.total.tax)
-    .bind(order.total.gross)
+    .bind(doc.order.order_id)
+    .bind(doc.order.currency.as_str())
+    .bind(&doc.order.customer_email)
+    .bind(&doc.order.customer_name)
+    .bind(&doc.order.billing_address)
+    .bind(doc.total.net)
+    .bind(doc.total.tax)
+    .bind(doc.total.gross)
     .bind(issued_at)
+    .bind(kind)
+    .bind(corrects)
+    .bind(reason)
+    .bind(doc.order.payment_method.as_str())
+    .bind(due_at)
+    .bind(&doc.notes)
     .execute(&mut *conn)
     .await
-    .context("storing the invoice")?;
-    for line in lines {
+    .context("storing the document")?;
+    for line in doc.lines {
         sqlx::query(
             "INSERT INTO invoice_lines (invoice_number, position, kind, sku, description, \
-             quantity, unit_price, tax_class, tax_rate, net, tax, gross) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::numeric, $10, $11, $12)",
+             quantity, unit_price, tax_class, tax_rate, net, tax, gross, corrects_position) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::numeric, $10, $11, $12, $13)",
         )
         .bind(&invoice_number)
         .bind(line.position)
@@ -104,155 +165,26 @@ pub async fn issue(
         .bind(line.amounts.net)
         .bind(line.amounts.tax)
         .bind(line.amounts.gross)
+        .bind(line.corrects)
         .execute(&mut *conn)
         .await
-        .context("storing the invoice lines")?;
+        .context("storing the document's lines")?;
     }
     Ok(Issued {
         number: invoice_number,
-        total: order.total,
+        total: doc.total,
     })
 }
 
-/// An invoice as the API shows it. Amounts are integer minor units with their currency.
-#[derive(Debug, Clone, Serialize)]
-pub struct InvoiceView {
-    pub invoice_number: String,
-    pub order_id: Uuid,
-    pub issued_at: DateTime<Utc>,
-    pub currency: Currency,
-    pub customer: CustomerView,
-    pub billing_address: serde_json::Value,
-    pub lines: Vec<LineView>,
-    /// One entry per tax rate: the lines of that rate summed.
-    pub tax_breakdown: Vec<TaxGroupView>,
-    pub totals: TotalsView,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CustomerView {
-    pub name: String,
-    pub email: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct LineView {
-    pub position: i32,
-    /// `product` or `shipping`.
-    pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sku: Option<String>,
-    pub description: String,
-    pub quantity: u32,
-    pub unit_price: Money,
-    pub tax_class: String,
-    /// A decimal fraction as a string, e.g. `"0.19"`.
-    pub tax_rate: String,
-    pub net: Money,
-    pub tax: Money,
-    pub gross: Money,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TaxGroupView {
-    pub tax_rate: String,
-    pub net: Money,
-    pub tax: Money,
-    pub gross: Money,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TotalsView {
-    pub net: Money,
-    pub tax: Money,
-    pub gross: Money,
-}
-
-#[derive(sqlx::FromRow)]
-struct InvoiceRow {
-    invoice_number: String,
-    order_id: Uuid,
-    issued_at: DateTime<Utc>,
-    currency: String,
-    customer_email: String,
-    customer_name: String,
-    billing_address: serde_json::Value,
-    net: i64,
-    tax: i64,
-    gross: i64,
-}
-
-/// The invoice numbered `number`, with its lines, if there is one.
-pub async fn view(conn: &mut PgConnection, number: &str) -> anyhow::Result<Option<InvoiceView>> {
-    let row: Option<InvoiceRow> = sqlx::query_as(
-        "SELECT invoice_number, order_id, issued_at, currency, customer_email, customer_name, \
-         billing_address, net, tax, gross FROM invoices WHERE invoice_number = $1",
-    )
-    .bind(number)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let currency = Currency::parse(&row.currency).map_err(anyhow::Error::msg)?;
-    let money = |amount: i64| Money::new(amount, currency.clone());
+/// The lines of document `number`, in position order.
+pub async fn lines(conn: &mut PgConnection, number: &str) -> anyhow::Result<Vec<DraftLine>> {
     let rows: Vec<LineRow> = sqlx::query_as(
         "SELECT position, kind, sku, description, quantity, unit_price, tax_class, \
-         tax_rate::text AS tax_rate, net, tax, gross FROM invoice_lines \
+         tax_rate::text AS tax_rate, net, tax, gross, corrects_position FROM invoice_lines \
          WHERE invoice_number = $1 ORDER BY position",
     )
     .bind(number)
     .fetch_all(&mut *conn)
     .await?;
-    let lines = rows
-        .into_iter()
-        .map(DraftLine::try_from)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-
-    let mut groups: BTreeMap<Decimal, Amounts> = BTreeMap::new();
-    for line in &lines {
-        let group = groups.entry(line.tax_rate.normalize()).or_default();
-        group.net += line.amounts.net;
-        group.tax += line.amounts.tax;
-        group.gross += line.amounts.gross;
-    }
-    Ok(Some(InvoiceView {
-        invoice_number: row.invoice_number,
-        order_id: row.order_id,
-        issued_at: row.issued_at,
-        customer: CustomerView {
-            name: row.customer_name,
-            email: row.customer_email,
-        },
-        billing_address: row.billing_address,
-        lines: lines
-            .iter()
-            .map(|l| LineView {
-                position: l.position,
-                kind: l.kind.as_str().to_owned(),
-                sku: l.sku.clone(),
-                description: l.description.clone(),
-                quantity: l.quantity,
-                unit_price: money(l.unit_price),
-                tax_class: l.tax_class.clone(),
-                tax_rate: l.tax_rate.normalize().to_string(),
-                net: money(l.amounts.net),
-                tax: money(l.amounts.tax),
-                gross: money(l.amounts.gross),
-            })
-            .collect(),
-        tax_breakdown: groups
-            .into_iter()
-            .map(|(rate, a)| TaxGroupView {
-                tax_rate: rate.to_string(),
-                net: money(a.net),
-                tax: money(a.tax),
-                gross: money(a.gross),
-            })
-            .collect(),
-        totals: TotalsView {
-            net: money(row.net),
-            tax: money(row.tax),
-            gross: money(row.gross),
-        },
-        currency,
-    }))
+    rows.into_iter().map(DraftLine::try_from).collect()
 }

@@ -1,35 +1,49 @@
 //! billing: prices verified orders, authorises and captures their payments, and issues their
 //! invoices.
 //!
-//! - [`settings`]: the `[billing]` section (tax rates, shipping tariff, invoice series).
+//! - [`settings`]: the `[billing]` section (tax rates, shipping tariff, series, deadlines).
 //! - [`pricing`]: net, tax and gross in integer minor units, tax per rate group, rounded half
-//!   away from zero; [`draft`] applies it to a verified order (products plus a shipping line).
-//! - [`connector`]: the payment-provider interface, the simulated card provider and the
-//!   methods that need no provider.
-//! - [`payment`]: the payment state machine; [`authorization`]: holding the money on verification; [`invoice`]: gapless invoice numbers and the
-//!   invoices themselves; [`orders`]: the orders and journey milestones billing knows.
+//!   away from zero; [`draft`] applies it to a verified order (products, the [`coupon`]'s
+//!   discount lines, a shipping line).
+//! - [`connector`]: the payment-provider interface, the simulated card provider, prepaid and
+//!   the methods that need no provider.
+//! - [`payment`]: the payment state machine, one payment per attempt; [`authorization`]:
+//!   holding the money on verification (again after a change of method).
+//! - [`invoice`]: gapless numbers, invoices and credit notes; [`invoice_view`] and
+//!   [`invoice_print`] show them as JSON and HTML, [`accounting`] exports them as CSV.
+//! - [`received`]: transfers received for invoices; [`refund`]: credit notes and refunds.
+//! - [`orders`]: the orders and journey milestones billing knows.
 //! - [`settlement`]: decides what is due for an order from everything stored about it;
 //!   [`handler`] feeds it the messages of `billing.orders`, [`recheck`] the payments whose
-//!   outcome was unknown.
-//! - [`api`]: `GET /v1/invoices/{number}`, `GET /v1/payments?order_id=`.
+//!   outcome was unknown; [`deadlines`] reminds overdue invoices and ends unresolved holds.
+//! - [`api`]: the HTTP API.
 
+pub mod accounting;
 pub mod api;
 pub mod authorization;
 pub mod connector;
+pub mod coupon;
+pub mod deadlines;
 pub mod draft;
 pub mod handler;
 pub mod invoice;
+pub mod invoice_print;
+pub mod invoice_view;
 pub mod orders;
 pub mod payment;
 pub mod pricing;
+pub mod received;
 pub mod recheck;
+pub mod refund;
 pub mod settings;
 pub mod settlement;
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use orderflow_messages::order::{CancelRequested, Delivered, DeliveryFailed, Shipped, Verified};
+use orderflow_messages::order::{
+    Cancelled, Delivered, DeliveryFailed, PaymentMethodChanged, Shipped, Verified,
+};
 use orderflow_runtime::topology::QueueSpec;
 use orderflow_runtime::{BoundService, CancellationToken, Service, ServiceSpec, Settings};
 use sqlx::migrate::Migrator;
@@ -56,8 +70,9 @@ pub fn spec() -> ServiceSpec {
                 .bind::<Verified>()
                 .bind::<Shipped>()
                 .bind::<Delivered>()
-                .bind::<CancelRequested>()
-                .bind::<DeliveryFailed>(),
+                .bind::<Cancelled>()
+                .bind::<DeliveryFailed>()
+                .bind::<PaymentMethodChanged>(),
         ],
     }
 }
@@ -82,8 +97,9 @@ pub async fn build_with(
             billing: billing.clone(),
         },
     )?;
-    recheck::spawn(service.pool.clone(), billing);
-    let api = api::router(service.pool.clone(), settings.api_keys.clone());
+    recheck::spawn(service.pool.clone(), billing.clone());
+    deadlines::spawn(service.pool.clone(), billing.clone());
+    let api = api::router(service.pool.clone(), billing, settings.api_keys.clone());
     service.bind(api).await
 }
 

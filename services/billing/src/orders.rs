@@ -52,6 +52,12 @@ pub struct BillingOrder {
     pub customer_name: String,
     pub billing_address: serde_json::Value,
     pub total: Amounts,
+    /// Why the order's coupon was not applied, if it was not.
+    pub coupon_refused: Option<String>,
+    /// The payment attempt due: raised by each change of payment method.
+    pub payment_revision: i32,
+    /// Whether billing already asked to cancel the order for an unresolved hold.
+    pub hold_cancel_requested: bool,
 }
 
 /// Stores `order` with its `draft`. Returns false if it was already stored.
@@ -70,8 +76,8 @@ pub async fn insert(
     let inserted = sqlx::query(
         "INSERT INTO billing_orders (order_id, correlation_id, verified_message_id, currency, \
          country, payment_method, payment_token, shipping_method, customer_email, customer_name, \
-         billing_address, shipping_address, net, tax, gross) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         billing_address, shipping_address, net, tax, gross, coupon_code, coupon_refused) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
          ON CONFLICT (order_id) DO NOTHING",
     )
     .bind(order_id)
@@ -89,6 +95,8 @@ pub async fn insert(
     .bind(draft.total.net)
     .bind(draft.total.tax)
     .bind(draft.total.gross)
+    .bind(&draft.coupon_code)
+    .bind(draft.coupon_refused.as_ref().map(ToString::to_string))
     .execute(&mut *conn)
     .await
     .context("storing the order")?
@@ -136,12 +144,17 @@ struct OrderRow {
     net: i64,
     tax: i64,
     gross: i64,
+    coupon_refused: Option<String>,
+    payment_revision: i32,
+    hold_cancel_requested: bool,
 }
 
 pub async fn load(conn: &mut PgConnection, order_id: Uuid) -> anyhow::Result<Option<BillingOrder>> {
     let row: Option<OrderRow> = sqlx::query_as(
         "SELECT order_id, correlation_id, verified_message_id, currency, payment_method, \
-         payment_token, customer_email, customer_name, billing_address, net, tax, gross \
+         payment_token, customer_email, customer_name, billing_address, net, tax, gross, \
+         coupon_refused, payment_revision, \
+         hold_cancel_requested_at IS NOT NULL AS hold_cancel_requested \
          FROM billing_orders WHERE order_id = $1",
     )
     .bind(order_id)
@@ -163,7 +176,31 @@ pub async fn load(conn: &mut PgConnection, order_id: Uuid) -> anyhow::Result<Opt
             tax: r.tax,
             gross: r.gross,
         },
+        coupon_refused: r.coupon_refused,
+        payment_revision: r.payment_revision,
+        hold_cancel_requested: r.hold_cancel_requested,
     }))
+}
+
+/// Records the customer's new payment method: the next attempt is due. False if the order is
+/// unknown.
+pub async fn change_payment_method(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    payment: &orderflow_messages::types::Payment,
+) -> anyhow::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE billing_orders SET payment_method = $2, payment_token = $3, \
+         payment_revision = payment_revision + 1, updated_at = now() WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .bind(payment.method.as_str())
+    .bind(&payment.token)
+    .execute(&mut *conn)
+    .await
+    .context("recording the new payment method")?
+    .rows_affected();
+    Ok(updated == 1)
 }
 
 #[derive(sqlx::FromRow)]
@@ -179,6 +216,7 @@ pub(crate) struct LineRow {
     pub net: i64,
     pub tax: i64,
     pub gross: i64,
+    pub corrects_position: Option<i32>,
 }
 
 impl TryFrom<LineRow> for DraftLine {
@@ -187,10 +225,10 @@ impl TryFrom<LineRow> for DraftLine {
     fn try_from(r: LineRow) -> anyhow::Result<DraftLine> {
         Ok(DraftLine {
             position: r.position,
-            kind: if r.kind == "shipping" {
-                LineKind::Shipping
-            } else {
-                LineKind::Product
+            kind: match r.kind.as_str() {
+                "shipping" => LineKind::Shipping,
+                "discount" => LineKind::Discount,
+                _ => LineKind::Product,
             },
             sku: r.sku,
             description: r.description,
@@ -203,6 +241,7 @@ impl TryFrom<LineRow> for DraftLine {
                 tax: r.tax,
                 gross: r.gross,
             },
+            corrects: r.corrects_position,
         })
     }
 }
@@ -214,7 +253,8 @@ pub async fn draft_lines(
 ) -> anyhow::Result<Vec<DraftLine>> {
     let rows: Vec<LineRow> = sqlx::query_as(
         "SELECT position, kind, sku, description, quantity, unit_price, tax_class, \
-         tax_rate::text AS tax_rate, net, tax, gross FROM draft_lines \
+         tax_rate::text AS tax_rate, net, tax, gross, NULL::int AS corrects_position \
+         FROM draft_lines \
          WHERE order_id = $1 ORDER BY position",
     )
     .bind(order_id)
@@ -230,14 +270,17 @@ pub enum Milestone {
     Delivered,
     CancelRequested,
     DeliveryFailed,
+    /// Decided by shipping: compensate (void or refund).
+    Cancelled,
 }
 
 impl Milestone {
-    pub const ALL: [Milestone; 4] = [
+    pub const ALL: [Milestone; 5] = [
         Milestone::Shipped,
         Milestone::Delivered,
         Milestone::CancelRequested,
         Milestone::DeliveryFailed,
+        Milestone::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -246,6 +289,7 @@ impl Milestone {
             Milestone::Delivered => "delivered",
             Milestone::CancelRequested => "cancel_requested",
             Milestone::DeliveryFailed => "delivery_failed",
+            Milestone::Cancelled => "cancelled",
         }
     }
 }

@@ -12,10 +12,13 @@
 //!                        └─> failed
 //! ```
 //! A payment is created in `authorized`, `failed` or `authorization_pending` depending on the
-//! provider's first answer. Every change goes through [`transition`], which checks the table
+//! provider's first answer. An order has one payment per attempt: after a decline, a new
+//! payment method makes a new attempt (`attempt` 1, 2, …); the latest attempt is the order's
+//! payment. Refunds do not change the status: `refunded` counts what went back. Every change goes through [`transition`], which checks the table
 //! below and updates only if the row is still in the state it was read in.
 
 use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
 use orderflow_messages::types::{Currency, Money, PaymentMethod};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -123,6 +126,10 @@ pub struct Payment {
     pub failure_message: Option<String>,
     /// The message that started the operation now pending, as causation of what follows.
     pub pending_cause: Option<Uuid>,
+    /// 0 for the first payment of the order, then one more per change of payment method.
+    pub attempt: i32,
+    /// Minor units given back so far (refunds with credit notes).
+    pub refunded: i64,
 }
 
 /// What a transition records besides the status.
@@ -142,8 +149,8 @@ pub fn method_from_str(raw: &str) -> anyhow::Result<PaymentMethod> {
 pub async fn insert(conn: &mut PgConnection, p: &Payment) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO payments (payment_id, order_id, method, amount, currency, status, provider, \
-         authorization_reference, failure_code, failure_message, pending_cause) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         authorization_reference, failure_code, failure_message, pending_cause, attempt) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(p.payment_id)
     .bind(p.order_id)
@@ -156,6 +163,7 @@ pub async fn insert(conn: &mut PgConnection, p: &Payment) -> anyhow::Result<()> 
     .bind(&p.failure_code)
     .bind(&p.failure_message)
     .bind(p.pending_cause)
+    .bind(p.attempt)
     .execute(&mut *conn)
     .await
     .context("storing the payment")?;
@@ -176,10 +184,13 @@ struct Row {
     failure_code: Option<String>,
     failure_message: Option<String>,
     pending_cause: Option<Uuid>,
+    attempt: i32,
+    refunded: i64,
 }
 
 const COLUMNS: &str = "payment_id, order_id, method, amount, currency, status, provider, \
-     authorization_reference, settlement_reference, failure_code, failure_message, pending_cause";
+     authorization_reference, settlement_reference, failure_code, failure_message, pending_cause, \
+     attempt, refunded";
 
 impl TryFrom<Row> for Payment {
     type Error = anyhow::Error;
@@ -201,19 +212,76 @@ impl TryFrom<Row> for Payment {
             failure_code: r.failure_code,
             failure_message: r.failure_message,
             pending_cause: r.pending_cause,
+            attempt: r.attempt,
+            refunded: r.refunded,
         })
     }
 }
 
-/// The payment of `order_id`, if one was made.
+/// The payment of `order_id` (its latest attempt), if one was made.
 pub async fn of_order(conn: &mut PgConnection, order_id: Uuid) -> anyhow::Result<Option<Payment>> {
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM payments WHERE order_id = $1"
+        "SELECT {COLUMNS} FROM payments WHERE order_id = $1 ORDER BY attempt DESC LIMIT 1"
     )))
     .bind(order_id)
     .fetch_optional(&mut *conn)
     .await?;
     row.map(Payment::try_from).transpose()
+}
+
+/// Every attempt of `order_id`, or every payment with `reference` (a prepaid shop reference or
+/// a provider's), oldest first.
+pub async fn list(
+    conn: &mut PgConnection,
+    order_id: Option<Uuid>,
+    reference: Option<&str>,
+) -> anyhow::Result<Vec<(Payment, DateTime<Utc>, DateTime<Utc>)>> {
+    let rows: Vec<(Uuid, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT payment_id, created_at, updated_at FROM payments \
+         WHERE ($1::uuid IS NULL OR order_id = $1) \
+         AND ($2::text IS NULL OR authorization_reference = $2 OR settlement_reference = $2) \
+         ORDER BY created_at, attempt LIMIT 100",
+    )
+    .bind(order_id)
+    .bind(reference)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut payments = Vec::with_capacity(rows.len());
+    for (payment_id, created_at, updated_at) in rows {
+        let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM payments WHERE payment_id = $1"
+        )))
+        .bind(payment_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        payments.push((Payment::try_from(row)?, created_at, updated_at));
+    }
+    Ok(payments)
+}
+
+/// Adds `amount` to what was given back, never beyond what was taken.
+pub async fn add_refunded(
+    conn: &mut PgConnection,
+    payment: &mut Payment,
+    amount: i64,
+) -> anyhow::Result<()> {
+    let updated = sqlx::query(
+        "UPDATE payments SET refunded = refunded + $2, updated_at = now() \
+         WHERE payment_id = $1 AND refunded + $2 <= amount",
+    )
+    .bind(payment.payment_id)
+    .bind(amount)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if updated != 1 {
+        bail!(
+            "refunding {amount} would give back more than payment {} took",
+            payment.payment_id
+        );
+    }
+    payment.refunded += amount;
+    Ok(())
 }
 
 /// Moves `payment` to `next`, if the table allows it and the row is still where it was read.
@@ -272,28 +340,6 @@ pub async fn transition(
         payment.failure_message = Some(message);
     }
     payment.pending_cause = change.pending_cause;
-    Ok(())
-}
-
-/// Notes that money captured for an order should go back (cancelled after capture). Refunds
-/// themselves, with credit notes, come later; the request is kept once per payment.
-pub async fn request_refund(
-    conn: &mut PgConnection,
-    payment: &Payment,
-    reason: &str,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO refund_requests (payment_id, order_id, amount, currency, reason) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (payment_id) DO NOTHING",
-    )
-    .bind(payment.payment_id)
-    .bind(payment.order_id)
-    .bind(payment.amount.amount)
-    .bind(payment.amount.currency.as_str())
-    .bind(reason)
-    .execute(&mut *conn)
-    .await
-    .context("recording the refund request")?;
     Ok(())
 }
 

@@ -4,7 +4,13 @@
 //! [billing]
 //! prices_include_tax = false        # catalogue prices are net
 //! invoice_series = "INV"
+//! credit_note_series = "CN"
 //! pending_recheck_secs = 30         # how often payments of unknown outcome are asked again
+//! invoice_due_days = 14             # payment term of invoices paid by transfer
+//! reminder_interval_days = 7        # a reminder when overdue, then one per interval …
+//! max_reminders = 3                 # … up to this many
+//! hold_timeout_secs = 259200        # a payment hold unresolved this long cancels the order
+//! deadline_check_secs = 60          # how often overdue invoices and old holds are looked for
 //!
 //! [billing.tax_rates.default]       # by tax class
 //! standard = "0.20"
@@ -56,6 +62,12 @@ pub struct BillingSettings {
     pub tax_rates: TaxRateSettings,
     pub shipping_tariff: HashMap<String, i64>,
     pub pending_recheck_secs: u64,
+    pub credit_note_series: String,
+    pub invoice_due_days: u32,
+    pub reminder_interval_days: u32,
+    pub max_reminders: u32,
+    pub hold_timeout_secs: u64,
+    pub deadline_check_secs: u64,
 }
 
 impl Default for BillingSettings {
@@ -66,6 +78,12 @@ impl Default for BillingSettings {
             tax_rates: TaxRateSettings::default(),
             shipping_tariff: HashMap::new(),
             pending_recheck_secs: 30,
+            credit_note_series: "CN".to_owned(),
+            invoice_due_days: 14,
+            reminder_interval_days: 7,
+            max_reminders: 3,
+            hold_timeout_secs: 3 * 24 * 3600,
+            deadline_check_secs: 60,
         }
     }
 }
@@ -104,7 +122,14 @@ pub struct BillingRules {
     pub tax: TaxTable,
     shipping_tariff: HashMap<String, i64>,
     pub invoice_series: String,
+    pub credit_note_series: String,
     pub pending_recheck: Duration,
+    /// Payment term of invoices paid by transfer, in days (0: due on issue).
+    pub invoice_due_days: u32,
+    pub reminder_interval_days: u32,
+    pub max_reminders: u32,
+    pub hold_timeout: Duration,
+    pub deadline_check: Duration,
 }
 
 impl BillingRules {
@@ -159,16 +184,12 @@ impl BillingRules {
             shipping_tariff.insert(method.to_ascii_lowercase(), *price);
         }
 
-        let series = settings.invoice_series.trim();
-        let valid_series = !series.is_empty()
-            && series.len() <= 16
-            && series
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if !valid_series {
+        let series = check_series("billing.invoice_series", &settings.invoice_series)?;
+        let credit_series =
+            check_series("billing.credit_note_series", &settings.credit_note_series)?;
+        if series == credit_series {
             bail!(
-                "billing.invoice_series `{}` must be 1-16 of A-Z, a-z, 0-9, '_' (it is followed by -<year>-<number>)",
-                settings.invoice_series
+                "billing.credit_note_series `{credit_series}` must differ from billing.invoice_series: credit notes are numbered in their own series"
             );
         }
         Ok(BillingRules {
@@ -179,8 +200,14 @@ impl BillingRules {
             },
             tax: TaxTable { default, countries },
             shipping_tariff,
-            invoice_series: series.to_owned(),
+            invoice_series: series,
+            credit_note_series: credit_series,
             pending_recheck: Duration::from_secs(settings.pending_recheck_secs.max(1)),
+            invoice_due_days: settings.invoice_due_days,
+            reminder_interval_days: settings.reminder_interval_days.max(1),
+            max_reminders: settings.max_reminders,
+            hold_timeout: Duration::from_secs(settings.hold_timeout_secs),
+            deadline_check: Duration::from_secs(settings.deadline_check_secs.max(1)),
         })
     }
 
@@ -190,6 +217,22 @@ impl BillingRules {
             .get(&method.to_ascii_lowercase())
             .copied()
     }
+}
+
+/// A series prefix: 1-16 of A-Z, a-z, 0-9, '_' (it is followed by `-<year>-<number>`).
+fn check_series(setting: &str, raw: &str) -> anyhow::Result<String> {
+    let series = raw.trim();
+    let valid = !series.is_empty()
+        && series.len() <= 16
+        && series
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid {
+        bail!(
+            "{setting} `{raw}` must be 1-16 of A-Z, a-z, 0-9, '_' (it is followed by -<year>-<number>)"
+        );
+    }
+    Ok(series.to_owned())
 }
 
 fn check_rate(setting: &str, rate: Decimal) -> anyhow::Result<()> {

@@ -4,11 +4,14 @@
 //! says, then calls [`Billing::settle`], which looks at the stored order, its milestones, its
 //! payment and its invoice and does whatever is due and not yet done:
 //!
-//! 1. no payment yet (and not cancelled or failed): authorise the draft's gross;
+//! 1. no payment yet, or the last one declined and a new method given since (and not
+//!    cancelled or failed): authorise the draft's gross (a new attempt);
 //! 2. authorisation of unknown outcome: ask the provider again (same idempotency key);
-//! 3. delivery failed: release the money (void), never invoice;
-//! 4. delivered: issue the invoice once, then capture;
-//! 5. cancel requested: release the money; if it was already captured, record a refund request.
+//! 3. delivery failed or cancelled (`order.cancelled`, decided by shipping): release the
+//!    money — void the authorisation, or refund what was captured with a credit note — and
+//!    never invoice;
+//! 4. delivered: issue the invoice once, then capture (cash on delivery, card, prepaid, bank
+//!    transfer); an invoice paid by transfer waits for the money (`POST /v1/payments`).
 //!
 //! Because each step checks what is already done, settling is idempotent and the order in which
 //! messages arrive does not matter: an `order.delivered` that comes before `order.verified` is
@@ -16,7 +19,8 @@
 
 use chrono::Utc;
 use orderflow_messages::order::{Invoiced, Paid, Verified};
-use orderflow_messages::types::Money;
+use orderflow_messages::payment::Voided;
+use orderflow_messages::types::{Money, PaymentMethod};
 use orderflow_messages::{Envelope, Event};
 use orderflow_runtime::HandleError;
 use orderflow_runtime::outbox;
@@ -27,8 +31,9 @@ use crate::authorization::on_hold;
 use crate::connector::{Connectors, Operation, Outcome, SettleRequest, idempotency_key};
 use crate::orders::{self, BillingOrder, Milestone, Reached};
 use crate::payment::{self, Change, Payment, PaymentStatus};
+use crate::refund::{RefundError, RefundRequest};
 use crate::settings::BillingRules;
-use crate::{NAME, draft, invoice};
+use crate::{NAME, coupon, draft, invoice};
 
 /// The message being acted on: the order it is about, and the causation of what we publish.
 #[derive(Debug, Clone, Copy)]
@@ -97,7 +102,11 @@ impl Billing {
             tracing::info!(order_id = %cause.order_id, "order already known; repeated order.verified ignored");
             return Ok(());
         }
-        let draft = draft::draft(&self.rules, order).map_err(|e| {
+        let coupon = match order.coupon_code.as_deref().map(coupon::normalise_code) {
+            Some(code) => coupon::load(conn, &code).await?,
+            None => None,
+        };
+        let draft = draft::draft(&self.rules, order, coupon.as_ref(), Utc::now()).map_err(|e| {
             HandleError::Permanent(format!("order.verified: the order cannot be priced: {e}"))
         })?;
         orders::insert(
@@ -109,6 +118,26 @@ impl Billing {
             &draft,
         )
         .await?;
+        self.settle(conn, cause).await
+    }
+
+    /// `order.payment_method_changed`: the next attempt uses the new method (authorised by
+    /// [`Billing::settle`] if the last one was declined). The order must be known: a change
+    /// of method follows a decline, so a change heard first is retried until it is.
+    pub async fn payment_method_changed(
+        &self,
+        conn: &mut PgConnection,
+        cause: Cause,
+        payment: &orderflow_messages::types::Payment,
+    ) -> Result<(), HandleError> {
+        orders::lock(conn, cause.order_id).await?;
+        if !orders::change_payment_method(conn, cause.order_id, payment).await? {
+            return Err(HandleError::Transient(anyhow::anyhow!(
+                "order {} not verified yet; the change of payment method waits for it",
+                cause.order_id
+            )));
+        }
+        tracing::info!(order_id = %cause.order_id, method = payment.method.as_str(), "payment method changed");
         self.settle(conn, cause).await
     }
 
@@ -155,8 +184,13 @@ impl Billing {
         let has = |m: Milestone| milestones.contains_key(&m);
         let mut payment = payment::of_order(conn, order.order_id).await?;
 
-        if payment.is_none() && !has(Milestone::CancelRequested) && !has(Milestone::DeliveryFailed)
-        {
+        // A new attempt is due when there is none yet, or the last was declined and the
+        // customer has given another method since.
+        let attempt_due = match &payment {
+            None => true,
+            Some(p) => p.status == PaymentStatus::Failed && p.attempt < order.payment_revision,
+        };
+        if attempt_due && !has(Milestone::Cancelled) && !has(Milestone::DeliveryFailed) {
             payment = Some(self.authorize(conn, cause, &order).await?);
         }
         if let Some(p) = payment.as_mut()
@@ -165,27 +199,29 @@ impl Billing {
             self.authorize_again(conn, cause, &order, p).await?;
         }
 
-        if let Some(failed) = milestones.get(&Milestone::DeliveryFailed) {
-            if let Some(p) = payment.as_mut() {
-                self.release(conn, cause, p, failed, "delivery failed")
-                    .await?;
+        for (milestone, what) in [
+            (Milestone::DeliveryFailed, "delivery failed"),
+            (Milestone::Cancelled, "order cancelled"),
+        ] {
+            if let Some(why) = milestones.get(&milestone) {
+                if let Some(p) = payment.as_mut() {
+                    self.release(conn, cause, &order, p, why, what).await?;
+                }
+                return Ok(());
             }
-            return Ok(());
         }
         if has(Milestone::Delivered) {
             let number = match invoice::number_of_order(conn, order.order_id).await? {
                 Some(number) => number,
                 None => self.issue(conn, cause, &order, payment.as_ref()).await?,
             };
-            if let Some(p) = payment.as_mut() {
+            // An invoice paid by transfer is settled by the money received (`POST
+            // /v1/payments`); every other method is taken now (cash: the carrier collected it).
+            if let Some(p) = payment.as_mut()
+                && p.method != PaymentMethod::Invoice
+            {
                 self.capture(conn, cause, p, &number).await?;
             }
-        }
-        if let Some(cancel) = milestones.get(&Milestone::CancelRequested)
-            && let Some(p) = payment.as_mut()
-        {
-            self.release(conn, cause, p, cancel, "cancel requested")
-                .await?;
         }
         Ok(())
     }
@@ -201,7 +237,10 @@ impl Billing {
         payment: Option<&Payment>,
     ) -> Result<String, HandleError> {
         let lines = orders::draft_lines(conn, order.order_id).await?;
-        let issued = invoice::issue(conn, order, &lines, &self.rules.invoice_series).await?;
+        let due_in_days =
+            (order.payment_method == PaymentMethod::Invoice).then_some(self.rules.invoice_due_days);
+        let issued =
+            invoice::issue(conn, order, &lines, &self.rules.invoice_series, due_in_days).await?;
         tracing::info!(order_id = %order.order_id, invoice = %issued.number, "invoice issued");
         if payment.is_some_and(|p| p.status.may_still_be_paid()) {
             let money = |amount| Money::new(amount, order.currency.clone());
@@ -274,12 +313,13 @@ impl Billing {
         Ok(())
     }
 
-    /// Lets go of the money: voids a held authorisation, or records that captured money must
-    /// be refunded (refunds with credit notes come later). Publishes nothing.
+    /// Lets go of the money: voids a held authorisation (`payment.voided`), or gives back
+    /// what was captured with a credit note (`payment.refunded`).
     async fn release(
         &self,
         conn: &mut PgConnection,
         cause: Cause,
+        order: &BillingOrder,
         p: &mut Payment,
         why: &Reached,
         what: &str,
@@ -319,10 +359,28 @@ impl Billing {
                 };
                 payment::transition(conn, p, next, change).await?;
                 tracing::info!(order_id = %p.order_id, status = p.status.as_str(), %reason, "authorisation released");
+                if p.status == PaymentStatus::Voided {
+                    let voided = Voided {
+                        payment_id: p.payment_id,
+                        amount: p.amount.clone(),
+                        reason,
+                    };
+                    cause.publish(conn, voided).await?;
+                }
             }
-            PaymentStatus::Captured => {
-                payment::request_refund(conn, p, &reason).await?;
-                tracing::info!(order_id = %p.order_id, %reason, "captured payment to be refunded");
+            PaymentStatus::Captured if p.refunded < p.amount.amount => {
+                let everything = RefundRequest::everything(reason);
+                match self.refund(conn, cause, order, p, &everything).await {
+                    Ok(refunded) => {
+                        tracing::info!(order_id = %p.order_id, credit_note = %refunded.credit_note_number, "captured payment refunded");
+                    }
+                    Err(RefundError::Unexpected(e)) => return Err(e.into()),
+                    Err(refused) => {
+                        return Err(HandleError::Permanent(format!(
+                            "the captured payment cannot be refunded: {refused}"
+                        )));
+                    }
+                }
             }
             _ => {}
         }
@@ -330,9 +388,9 @@ impl Billing {
     }
 }
 
-fn settle_request(p: &Payment, operation: Operation) -> SettleRequest {
+pub(crate) fn settle_request(p: &Payment, operation: Operation) -> SettleRequest {
     SettleRequest {
-        idempotency_key: idempotency_key(p.order_id, operation),
+        idempotency_key: idempotency_key(p.order_id, p.attempt, operation),
         order_id: p.order_id,
         authorization_reference: p.authorization_reference.clone().unwrap_or_default(),
         amount: p.amount.clone(),

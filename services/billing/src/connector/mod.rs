@@ -8,7 +8,9 @@
 //! stored and asked again later with the same key.
 //!
 //! - [`sim_card`]: the built-in simulated card provider (`card`).
-//! - [`NoProvider`]: methods that need no provider (`invoice`, `bank_transfer`, `cash_on_delivery`).
+//! - [`NoProvider`]: methods that need no provider (`invoice`, `bank_transfer`, `cash_on_delivery`):
+//!   an invoice is paid by transfer (`POST /v1/payments`), cash is collected by the carrier.
+//! - [`Prepaid`]: paid in the shop beforehand; authorised only with the shop's reference.
 
 pub mod sim_card;
 
@@ -43,6 +45,7 @@ pub enum Operation {
     Authorize,
     Capture,
     Void,
+    Refund,
 }
 
 impl Operation {
@@ -51,13 +54,19 @@ impl Operation {
             Operation::Authorize => "authorize",
             Operation::Capture => "capture",
             Operation::Void => "void",
+            Operation::Refund => "refund",
         }
     }
 }
 
-/// `{order_id}:{operation}`: the same order and operation always send the same key.
-pub fn idempotency_key(order_id: Uuid, operation: Operation) -> String {
-    format!("{order_id}:{}", operation.as_str())
+/// `{order_id}:{operation}` for the order's first payment, `{order_id}:{operation}:{attempt}`
+/// for the payment made after the `attempt`-th change of method: the same order, attempt and
+/// operation always send the same key, and a new method never reuses a declined one's.
+pub fn idempotency_key(order_id: Uuid, attempt: i32, operation: Operation) -> String {
+    match attempt {
+        0 => format!("{order_id}:{}", operation.as_str()),
+        n => format!("{order_id}:{}:{n}", operation.as_str()),
+    }
 }
 
 /// A payment provider's token for a card (never a card number). `Debug` prints `***`: the
@@ -91,7 +100,8 @@ pub struct AuthorizeRequest {
     pub token: Option<ProviderToken>,
 }
 
-/// Capture (part of) an authorisation, or void it (then `amount` is what was held).
+/// Capture (part of) an authorisation, void it (then `amount` is what was held), or refund
+/// (part of) a capture.
 #[derive(Debug, Clone)]
 pub struct SettleRequest {
     pub idempotency_key: String,
@@ -110,6 +120,8 @@ pub trait PaymentConnector: Send + Sync {
     fn authorize<'a>(&'a self, request: &'a AuthorizeRequest) -> Answer<'a>;
     fn capture<'a>(&'a self, request: &'a SettleRequest) -> Answer<'a>;
     fn void<'a>(&'a self, request: &'a SettleRequest) -> Answer<'a>;
+    /// Gives back `amount` of a capture; the key names the credit note, so each refund is once.
+    fn refund<'a>(&'a self, request: &'a SettleRequest) -> Answer<'a>;
 }
 
 /// Methods settled outside any provider: the goods are paid against the invoice, by transfer or
@@ -148,6 +160,66 @@ impl PaymentConnector for NoProvider {
             })
         })
     }
+
+    fn refund<'a>(&'a self, _: &'a SettleRequest) -> Answer<'a> {
+        // Paid back by bank transfer from the credit note, outside any provider.
+        Box::pin(async {
+            Ok(Outcome::Approved {
+                reference: "to-be-transferred".to_owned(),
+            })
+        })
+    }
+}
+
+/// Paid in the shop beforehand: the order's `payment.token` carries the shop's payment
+/// reference, which becomes the authorisation (and settlement) reference for reconciliation
+/// (`GET /v1/payments?reference=`). Without one there is nothing to reconcile: declined.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Prepaid;
+
+impl PaymentConnector for Prepaid {
+    fn name(&self) -> &'static str {
+        "prepaid"
+    }
+
+    fn authorize<'a>(&'a self, request: &'a AuthorizeRequest) -> Answer<'a> {
+        Box::pin(async move {
+            Ok(match request.token.as_ref().map(|t| t.expose().trim()) {
+                Some(reference) if !reference.is_empty() => Outcome::Approved {
+                    reference: reference.to_owned(),
+                },
+                _ => Outcome::Declined {
+                    code: "missing_reference".to_owned(),
+                    message: "a prepaid order needs the shop's payment reference".to_owned(),
+                },
+            })
+        })
+    }
+
+    fn capture<'a>(&'a self, request: &'a SettleRequest) -> Answer<'a> {
+        Box::pin(async move {
+            Ok(Outcome::Approved {
+                reference: request.authorization_reference.clone(),
+            })
+        })
+    }
+
+    fn void<'a>(&'a self, request: &'a SettleRequest) -> Answer<'a> {
+        Box::pin(async move {
+            Ok(Outcome::Approved {
+                reference: request.authorization_reference.clone(),
+            })
+        })
+    }
+
+    fn refund<'a>(&'a self, _: &'a SettleRequest) -> Answer<'a> {
+        // The shop pays the customer back at its till.
+        Box::pin(async {
+            Ok(Outcome::Approved {
+                reference: "refunded-by-the-shop".to_owned(),
+            })
+        })
+    }
 }
 
 /// The connector of each payment method.
@@ -155,7 +227,8 @@ impl PaymentConnector for NoProvider {
 pub struct Connectors(HashMap<PaymentMethod, Arc<dyn PaymentConnector>>);
 
 impl Connectors {
-    /// `card` → the simulated provider; every other method → [`NoProvider`].
+    /// `card` → the simulated provider, `prepaid` → [`Prepaid`]; every other method →
+    /// [`NoProvider`].
     pub fn builtin() -> Connectors {
         let none: Arc<dyn PaymentConnector> = Arc::new(NoProvider);
         Connectors(HashMap::from([
@@ -166,6 +239,10 @@ impl Connectors {
             (PaymentMethod::Invoice, none.clone()),
             (PaymentMethod::BankTransfer, none.clone()),
             (PaymentMethod::CashOnDelivery, none),
+            (
+                PaymentMethod::Prepaid,
+                Arc::new(Prepaid) as Arc<dyn PaymentConnector>,
+            ),
         ]))
     }
 
@@ -203,8 +280,12 @@ mod tests {
     fn idempotency_keys_name_the_order_and_the_operation() {
         let id = Uuid::nil();
         assert_eq!(
-            idempotency_key(id, Operation::Capture),
+            idempotency_key(id, 0, Operation::Capture),
             "00000000-0000-0000-0000-000000000000:capture"
+        );
+        assert_eq!(
+            idempotency_key(id, 2, Operation::Authorize),
+            "00000000-0000-0000-0000-000000000000:authorize:2"
         );
     }
 

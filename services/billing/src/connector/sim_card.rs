@@ -71,6 +71,18 @@ impl PaymentConnector for SimCard {
     fn void<'a>(&'a self, request: &'a SettleRequest) -> Answer<'a> {
         Box::pin(async move { settle(request, "sim_void") })
     }
+
+    fn refund<'a>(&'a self, request: &'a SettleRequest) -> Answer<'a> {
+        // One reference per refund: the key names the credit note.
+        Box::pin(async move {
+            settle(request, "sim_refund").map(|outcome| match outcome {
+                Outcome::Approved { .. } => Outcome::Approved {
+                    reference: format!("sim_refund:{}", request.idempotency_key),
+                },
+                other => other,
+            })
+        })
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 pub const STAFF_KEY: &str = "Bearer dev-staff-key";
+pub const ADMIN_KEY: &str = "Bearer dev-admin-key";
 
 /// One or more billing replicas, a publisher and a probe on everything billing publishes.
 pub struct App {
@@ -129,6 +130,28 @@ impl App {
             .send()
             .await
             .expect("HTTP request")
+    }
+
+    /// `method` `path` with a JSON `body` and the staff key (or `key`).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        reqwest::Client::new()
+            .request(method, format!("http://{}{path}", self.addr))
+            .header("Authorization", key)
+            .json(body)
+            .send()
+            .await
+            .expect("HTTP request")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, STAFF_KEY, body)
+            .await
     }
 
     pub async fn get_json(&self, path: &str) -> Value {

@@ -69,6 +69,14 @@ impl PaymentConnector for SlowProvider {
             })
         })
     }
+
+    fn refund<'a>(&'a self, _: &'a SettleRequest) -> Answer<'a> {
+        Box::pin(async {
+            Ok(Outcome::Approved {
+                reference: "slow_refund_1".into(),
+            })
+        })
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

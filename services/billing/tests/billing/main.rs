@@ -1,6 +1,10 @@
 //! billing against the real RabbitMQ and PostgreSQL; one binary for all its integration tests.
 
+mod coupons;
+mod exports;
 mod helpers;
 mod invoices;
 mod journeys;
+mod methods;
 mod payments;
+mod refunds;

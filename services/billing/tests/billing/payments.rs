@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use billing::connector::sim_card::SimCard;
 use billing::connector::{Answer, AuthorizeRequest, Connectors, PaymentConnector, SettleRequest};
-use orderflow_messages::order::{CancelRequested, DeliveryFailed, Invoiced, OnHold, Paid};
-use orderflow_messages::payment::{Authorized, Failed};
+use orderflow_messages::order::{
+    CancelRequested, Cancelled, DeliveryFailed, Invoiced, OnHold, Paid,
+};
+use orderflow_messages::payment::{Authorized, Failed, Refunded, Voided};
 use orderflow_messages::types::PaymentMethod;
 use orderflow_messages::{Envelope, Exchange};
 use uuid::Uuid;
@@ -100,24 +102,35 @@ async fn an_unknown_token_is_declined_and_methods_without_a_provider_are_authori
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancelled_order_has_its_authorisation_voided_and_publishes_nothing_more() {
+async fn a_cancelled_order_has_its_authorisation_voided_and_is_never_charged() {
     let mut app = spawn_app().await;
     let order_id = Uuid::now_v7();
     app.publish(&verified(order_id, &eur_card_order("tok_visa")))
         .await;
     app.wait_for::<Authorized>(order_id).await;
 
-    let cancel = CancelRequested {
+    // Only shipping's decision counts: a request alone changes nothing.
+    let request = CancelRequested {
         reason: "changed my mind".into(),
         requested_by: None,
     };
-    app.publish(&Envelope::new("order-intake", order_id, cancel))
+    app.publish(&Envelope::new("order-intake", order_id, request))
         .await;
-    orderflow_runtime::testing::eventually("the payment is voided", WAIT, || {
-        let app = &app;
-        async move { payment_status(app, order_id).await == "voided" }
-    })
-    .await;
+    let cancelled = Cancelled {
+        reason: "changed my mind".into(),
+    };
+    app.publish(&Envelope::new("shipping", order_id, cancelled))
+        .await;
+    let voided = app.wait_for::<Voided>(order_id).await;
+    assert_eq!(voided.amount.amount, 6079);
+    assert!(
+        voided.reason.contains("changed my mind"),
+        "{}",
+        voided.reason
+    );
+    assert_eq!(payment_status(&app, order_id).await, "voided");
+    // A late delivery does not charge it.
+    app.publish(&delivered(order_id)).await;
     app.drain_with_a_marker_order().await;
     assert!(app.published::<Paid>(order_id).is_empty());
     assert!(app.published::<Invoiced>(order_id).is_empty());
@@ -180,6 +193,10 @@ impl PaymentConnector for Counting {
     fn void<'a>(&'a self, request: &'a SettleRequest) -> Answer<'a> {
         SimCard.void(request)
     }
+
+    fn refund<'a>(&'a self, request: &'a SettleRequest) -> Answer<'a> {
+        SimCard.refund(request)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,38 +234,33 @@ async fn a_provider_outage_is_retried_up_to_the_delivery_limit_and_charges_nothi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancellation_after_payment_is_recorded_for_a_refund_and_publishes_nothing() {
+async fn a_cancellation_after_payment_is_refunded_in_full_with_a_credit_note() {
     let mut app = spawn_app().await;
     let order_id = Uuid::now_v7();
     app.publish(&verified(order_id, &eur_card_order("tok_visa")))
         .await;
     app.wait_for::<Authorized>(order_id).await;
     app.publish(&delivered(order_id)).await;
-    app.wait_for::<Paid>(order_id).await;
+    let paid = app.wait_for::<Paid>(order_id).await;
 
-    let cancel = CancelRequested {
+    let cancelled = Cancelled {
         reason: "arrived broken".into(),
-        requested_by: Some("staff".into()),
     };
-    app.publish(&Envelope::new("order-intake", order_id, cancel))
+    app.publish(&Envelope::new("shipping", order_id, cancelled))
         .await;
-    orderflow_runtime::testing::eventually("the refund is requested", WAIT, || {
-        let app = &app;
-        async move {
-            let mut db = app.db().await;
-            sqlx::query_scalar::<_, i64>(
-                "SELECT amount FROM refund_requests WHERE order_id = $1 AND reason LIKE '%arrived broken'",
-            )
-            .bind(order_id)
-            .fetch_optional(&mut db)
-            .await
-            .expect("refund query")
-                == Some(6079)
-        }
-    })
-    .await;
+    let refunded = app.wait_for::<Refunded>(order_id).await;
+    assert_eq!(refunded.amount.amount, 6079);
+    let number = refunded.credit_note_number.expect("a credit note");
+    assert!(number.starts_with("CN-"), "{number}");
+    let note = app.get_json(&format!("/v1/invoices/{number}")).await;
+    assert_eq!(note["kind"], "credit_note");
+    assert_eq!(note["corrects"], paid.invoice_number.as_str());
+    assert_eq!(amount(&note["totals"]["gross"], "EUR"), 6079);
+    let payments = app
+        .get_json(&format!("/v1/payments?order_id={order_id}"))
+        .await;
+    assert_eq!(amount(&payments["payments"][0]["refunded"], "EUR"), 6079);
     app.drain_with_a_marker_order().await;
-    assert_eq!(app.published::<Paid>(order_id).len(), 1);
-    assert_eq!(payment_status(&app, order_id).await, "captured");
+    assert_eq!(app.published::<Refunded>(order_id).len(), 1);
     app.stop().await;
 }
