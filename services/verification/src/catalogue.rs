@@ -52,6 +52,8 @@ pub struct ProductDraft {
     pub reorder_point: i64,
     /// The quantity `stock.low` suggests ordering.
     pub reorder_quantity: i64,
+    /// The customisations an order line may ask for (`engraving`, `gift_wrap`, …).
+    pub customisation_options: Vec<String>,
 }
 
 /// A product of the catalogue.
@@ -69,6 +71,7 @@ pub struct Product {
     pub allow_backorder: bool,
     pub reorder_point: i64,
     pub reorder_quantity: i64,
+    pub customisation_options: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -77,8 +80,8 @@ pub struct Product {
 macro_rules! product_columns {
     () => {
         "sku, name, unit_price, currency, tax_class, weight_grams, length_mm, width_mm, \
-         height_mm, active, allow_backorder, reorder_point, reorder_quantity, created_at, \
-         updated_at"
+         height_mm, active, allow_backorder, reorder_point, reorder_quantity, customisation_options, \
+         created_at, updated_at"
     };
 }
 
@@ -97,6 +100,7 @@ struct ProductRow {
     allow_backorder: bool,
     reorder_point: i64,
     reorder_quantity: i64,
+    customisation_options: Vec<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -129,6 +133,7 @@ impl TryFrom<ProductRow> for Product {
             allow_backorder: row.allow_backorder,
             reorder_point: row.reorder_point,
             reorder_quantity: row.reorder_quantity,
+            customisation_options: row.customisation_options,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -145,15 +150,15 @@ pub async fn put(db: impl PgExecutor<'_>, draft: &ProductDraft) -> anyhow::Resul
     let row = sqlx::query(concat!(
         "INSERT INTO products (sku, name, unit_price, currency, tax_class, weight_grams, \
          length_mm, width_mm, height_mm, active, allow_backorder, reorder_point, \
-         reorder_quantity) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         reorder_quantity, customisation_options) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
          ON CONFLICT (sku) DO UPDATE SET name = EXCLUDED.name, unit_price = EXCLUDED.unit_price, \
          currency = EXCLUDED.currency, tax_class = EXCLUDED.tax_class, \
          weight_grams = EXCLUDED.weight_grams, length_mm = EXCLUDED.length_mm, \
          width_mm = EXCLUDED.width_mm, height_mm = EXCLUDED.height_mm, \
          active = EXCLUDED.active, allow_backorder = EXCLUDED.allow_backorder, \
          reorder_point = EXCLUDED.reorder_point, reorder_quantity = EXCLUDED.reorder_quantity, \
-         updated_at = now() \
+         customisation_options = EXCLUDED.customisation_options, updated_at = now() \
          RETURNING ",
         product_columns!(),
         // xmax is 0 only on a freshly inserted row version.
@@ -172,6 +177,7 @@ pub async fn put(db: impl PgExecutor<'_>, draft: &ProductDraft) -> anyhow::Resul
     .bind(draft.allow_backorder)
     .bind(draft.reorder_point)
     .bind(draft.reorder_quantity)
+    .bind(&draft.customisation_options)
     .fetch_one(db)
     .await
     .context("storing a product")?;

@@ -1,27 +1,38 @@
 //! verification: the second stage of an order's journey. It owns the catalogue, the warehouses
 //! and their stock, and decides whether a placed order can be served.
 //!
-//! On `order.placed` every line is checked against the catalogue ([`pricing`]) and the stock
-//! ([`allocation`]); an order with any failure is rejected with all its reasons, a good one has
-//! its stock reserved ([`reservation`]) and goes on as `order.verified`. Later events move the
-//! reservations on: `order.cancel_requested` releases them, `order.packed` ships them,
-//! `order.delivery_failed` returns the goods to stock ([`order_events`]).
+//! On `order.placed` every line is checked against the catalogue ([`pricing`]), the order as a
+//! whole against the customer's record and the delivery and payment rules ([`order_policy`]),
+//! then the stock ([`allocation`]); an order with any failure is rejected with all its reasons,
+//! one short of stock that may be backordered waits ([`backorder`]), a good one has its stock
+//! reserved ([`reservation`]) and goes on as `order.verified` ([`decision`]). Later events move
+//! the reservations on: `order.cancelled` releases them, `order.packed` ships them,
+//! `order.fulfilment_failed` re-reserves what a warehouse did not find ([`short_pick`]),
+//! `order.unpacked` and `order.delivery_failed` put the goods back ([`order_events`]).
 //!
 //! Layout:
-//! - [`catalogue`], [`warehouse`], [`stock`]: the records and their ledger;
-//! - [`pricing`], [`allocation`]: the decisions, as pure functions;
-//! - [`reservation`], [`order_record`]: what is held for each order and what was decided;
+//! - [`catalogue`], [`customer`], [`warehouse`], [`stock`], [`low_stock`]: the records and their
+//!   ledger;
+//! - [`pricing`], [`order_policy`], [`allocation`]: the decisions, as pure functions;
+//! - [`decision`], [`reservation`], [`order_record`], [`backorder`], [`short_pick`]: what is
+//!   decided and held for each order;
 //! - [`order_events`]: the consumer of `verification.orders`;
 //! - [`api`]: the `/v1` HTTP API; [`settings`]: the `[verification]` section.
 
 pub mod allocation;
 pub mod api;
+pub mod backorder;
 pub mod catalogue;
+pub mod customer;
+pub mod decision;
+pub mod low_stock;
 pub mod order_events;
+pub mod order_policy;
 pub mod order_record;
 pub mod pricing;
 pub mod reservation;
 pub mod settings;
+pub mod short_pick;
 pub mod stock;
 pub mod warehouse;
 
@@ -50,8 +61,10 @@ pub fn spec() -> ServiceSpec {
         queues: vec![
             QueueSpec::new(ORDERS_QUEUE)
                 .bind::<order::Placed>()
-                .bind::<order::CancelRequested>()
+                .bind::<order::Cancelled>()
                 .bind::<order::Packed>()
+                .bind::<order::FulfilmentFailed>()
+                .bind::<order::Unpacked>()
                 .bind::<order::DeliveryFailed>(),
         ],
     }
@@ -64,9 +77,16 @@ pub async fn build(settings: &Settings) -> anyhow::Result<BoundService> {
         .section(SCHEMA)
         .context("settings of section [verification]")?;
     let service = Service::start(settings, spec()).await?;
-    service.consume(ORDERS_QUEUE, order_events::OrderEvents { settings: own })?;
-    let api = api::router(service.pool.clone(), settings.api_keys.clone());
-    service.bind(api).await
+    service.consume(
+        ORDERS_QUEUE,
+        order_events::OrderEvents {
+            settings: own.clone(),
+        },
+    )?;
+    let api = api::router(service.pool.clone(), settings.api_keys.clone(), own.clone());
+    let bound = service.bind(api).await?;
+    backorder::spawn_sweeper(bound.pool().clone(), own);
+    Ok(bound)
 }
 
 /// Runs the service until `shutdown`.

@@ -1,24 +1,24 @@
 //! The `verification.orders` consumer: deciding placed orders, and following the goods of
-//! verified ones through cancellation, packing and failed delivery.
+//! verified ones through cancellation, packing, short picks, unpacking and failed delivery.
 //!
 //! Every handler runs inside the consumer's batch transaction, which other orders share. So an
-//! order's reservation attempt runs in a savepoint of its own: when it cannot be completed, only
-//! that savepoint is rolled back and the order is rejected, leaving its neighbours' work intact.
+//! order's decision runs in a savepoint of its own: when it cannot be completed, only that
+//! savepoint is rolled back, leaving its neighbours' work intact.
 
-use orderflow_messages::order::{self, Reason, Reservation, Verified};
+use orderflow_messages::order::{self, Reservation};
 use orderflow_messages::{Envelope, Event, stock as stock_events};
 use orderflow_runtime::outbox::enqueue;
 use orderflow_runtime::{HandleError, Handler, Incoming};
 use sqlx::{Connection, PgConnection};
 
 use crate::NAME;
-use crate::allocation::{Allocation, Demand, allocate};
-use crate::catalogue::{self, Product};
+use crate::backorder;
+use crate::decision::{self, Decision};
+use crate::low_stock;
 use crate::order_record::{self, OrderStatus};
-use crate::pricing::{self, reason};
-use crate::reservation::{self, Held, Settlement, Touched};
+use crate::reservation::{self, Settlement};
 use crate::settings::VerificationSettings;
-use crate::stock;
+use crate::short_pick;
 
 /// Handles everything bound to `verification.orders`.
 pub struct OrderEvents {
@@ -29,10 +29,14 @@ impl Handler for OrderEvents {
     async fn handle(&self, conn: &mut PgConnection, msg: &Incoming) -> Result<(), HandleError> {
         if msg.is::<order::Placed>() {
             self.placed(conn, msg).await
-        } else if msg.is::<order::CancelRequested>() {
-            cancel_requested(conn, msg).await
+        } else if msg.is::<order::Cancelled>() {
+            cancelled(conn, msg).await
         } else if msg.is::<order::Packed>() {
             packed(conn, msg).await
+        } else if msg.is::<order::FulfilmentFailed>() {
+            short_pick::fulfilment_failed(conn, msg).await
+        } else if msg.is::<order::Unpacked>() {
+            unpacked(conn, msg).await
         } else if msg.is::<order::DeliveryFailed>() {
             delivery_failed(conn, msg).await
         } else {
@@ -41,7 +45,8 @@ impl Handler for OrderEvents {
     }
 }
 
-async fn publish<E: Event>(
+/// Publishes `payload` as a consequence of `msg`, through the outbox.
+pub async fn publish<E: Event>(
     conn: &mut PgConnection,
     msg: &Incoming,
     payload: E,
@@ -55,18 +60,6 @@ async fn publish<E: Event>(
     Ok(())
 }
 
-fn insufficient(short: &order::ShortLine) -> Reason {
-    reason(
-        "insufficient_stock",
-        Some(short.line_no),
-        None,
-        format!(
-            "{} more of SKU {} needed than in stock",
-            short.missing, short.sku
-        ),
-    )
-}
-
 impl OrderEvents {
     async fn placed(&self, conn: &mut PgConnection, msg: &Incoming) -> Result<(), HandleError> {
         let placed = msg.decode::<order::Placed>()?;
@@ -75,168 +68,74 @@ impl OrderEvents {
             tracing::debug!(%order_id, "order already decided; order.placed ignored");
             return Ok(());
         }
-        let skus: Vec<String> = placed
-            .lines
-            .iter()
-            .map(|l| l.sku.as_str().to_owned())
-            .collect();
-        let products = catalogue::find_many(&mut *conn, &skus).await?;
-        let priced = pricing::price(&placed, &products, &self.settings);
-        let demands: Vec<Demand> = priced
-            .lines
-            .iter()
-            .map(|l| Demand {
-                line_no: l.line_no,
-                sku: l.sku.clone(),
-                quantity: l.quantity,
-            })
-            .collect();
-
-        if !priced.reasons.is_empty() {
-            // Rejected anyway; stock is only read, to tell the customer all that is wrong.
-            let available = stock::availability(conn, &skus, false).await?;
-            let mut reasons = priced.reasons;
-            if let Allocation::Short(short) = allocate(&demands, &available) {
-                reasons.extend(short.iter().map(insufficient));
-            }
-            return reject(conn, msg, reasons).await;
-        }
-        let Some(subtotal) = pricing::subtotal(&priced.lines) else {
-            let too_large = reason(
-                "amount_limit",
-                None,
-                Some("lines".into()),
-                "the order's total does not fit in minor units".into(),
-            );
-            return reject(conn, msg, vec![too_large]).await;
-        };
-
-        let mut attempt = conn.begin().await?;
-        let recorded = order_record::insert(
-            &mut *attempt,
-            order_id,
-            OrderStatus::Verified,
-            Some((subtotal, &placed.currency)),
-            &[],
-        )
-        .await?;
+        let mut deciding = conn.begin().await?;
+        // The record comes first: its primary key makes a replica deciding the same order at
+        // the same moment wait, then find it decided.
+        let recorded =
+            order_record::insert(&mut *deciding, order_id, OrderStatus::Verified, None, &[])
+                .await?;
         if !recorded {
-            attempt.rollback().await?;
+            deciding.rollback().await?;
             tracing::debug!(%order_id, "order decided concurrently; order.placed ignored");
             return Ok(());
         }
-        let available = stock::availability(&mut attempt, &skus, true).await?;
-        let mut reservations = match allocate(&demands, &available) {
-            Allocation::Filled(reservations) => reservations,
-            Allocation::Short(short) => {
-                attempt.rollback().await?;
-                return reject(conn, msg, short.iter().map(insufficient).collect()).await;
+        match decision::decide(&mut deciding, &self.settings, order_id, &placed).await? {
+            Decision::Verified { verified, lows } => {
+                order_record::set_subtotal(
+                    &mut *deciding,
+                    order_id,
+                    verified.subtotal.amount,
+                    &verified.currency,
+                )
+                .await?;
+                deciding.commit().await?;
+                publish(conn, msg, *verified).await?;
+                for low in lows {
+                    publish(conn, msg, low).await?;
+                }
             }
-        };
-        let touched = match reservation::hold(&mut attempt, order_id, &reservations).await? {
-            Held::Done(touched) => touched,
-            Held::Short { warehouse, sku } => {
-                // The rows were locked when planning, so this means a writer ignored the lock
-                // order; refusing is still correct.
-                attempt.rollback().await?;
-                let lines = reservations
-                    .iter()
-                    .filter(|r| r.warehouse == warehouse && r.sku.as_str() == sku)
-                    .map(|r| {
-                        reason(
-                            "insufficient_stock",
-                            Some(r.line_no),
-                            None,
-                            format!("SKU {sku} ran out in warehouse {warehouse}"),
-                        )
-                    })
-                    .collect();
-                return reject(conn, msg, lines).await;
+            Decision::Rejected(mut reasons) => {
+                // Whole-order reasons first, then by line; the order of checks is kept.
+                reasons.sort_by_key(|r| r.line_no);
+                order_record::advance(&mut *deciding, order_id, OrderStatus::Rejected).await?;
+                order_record::set_reasons(&mut *deciding, order_id, &reasons).await?;
+                deciding.commit().await?;
+                publish(conn, msg, order::Rejected { reasons }).await?;
             }
-        };
-        attempt.commit().await?;
-
-        reservations.sort_by(|a, b| (a.line_no, &a.warehouse).cmp(&(b.line_no, &b.warehouse)));
-        let mut lines = priced.lines;
-        lines.sort_by_key(|l| l.line_no);
-        let verified = Verified {
-            customer: placed.customer,
-            currency: placed.currency.clone(),
-            lines,
-            subtotal: orderflow_messages::types::Money::new(subtotal, placed.currency),
-            reservations,
-            shipping_address: placed.shipping_address,
-            billing_address: placed.billing_address,
-            delivery: placed.delivery,
-            payment: placed.payment,
-            coupon_code: placed.coupon_code,
-        };
-        publish(conn, msg, verified).await?;
-        for low in running_low(&touched, &products) {
-            publish(conn, msg, low).await?;
+            Decision::Backordered(lines) => {
+                backorder::wait(
+                    &mut deciding,
+                    order_id,
+                    OrderStatus::Backordered,
+                    &msg.envelope,
+                    &lines,
+                    None,
+                )
+                .await?;
+                deciding.commit().await?;
+                publish(conn, msg, order::Backordered { lines }).await?;
+            }
         }
         Ok(())
     }
 }
 
-/// `stock.low` for each row whose available stock fell to or below its product's reorder point
-/// with this order (not for rows that were already there: one alert per crossing).
-fn running_low(
-    touched: &[Touched],
-    products: &std::collections::HashMap<String, Product>,
-) -> Vec<stock_events::Low> {
-    touched
-        .iter()
-        .filter_map(|t| {
-            let product = products.get(&t.sku)?;
-            let point = product.reorder_point;
-            (point > 0 && t.available_before > point && t.available_after <= point).then(|| {
-                stock_events::Low {
-                    warehouse: t.warehouse.clone(),
-                    sku: product.sku.clone(),
-                    available: t.available_after,
-                    reorder_point: point,
-                    reorder_quantity: product.reorder_quantity,
-                }
-            })
-        })
-        .collect()
-}
-
-/// Records the rejection and publishes it, unless the order was decided already.
-async fn reject(
-    conn: &mut PgConnection,
-    msg: &Incoming,
-    mut reasons: Vec<Reason>,
-) -> Result<(), HandleError> {
-    // Whole-order reasons first, then by line; the order of checks within a line is kept.
-    reasons.sort_by_key(|r| r.line_no);
+/// The cancellation is decided (by shipping): release what is still reserved. A cancel that
+/// arrives before `order.placed` is remembered, so the late order reserves nothing. Packed
+/// goods come back with `order.unpacked`.
+async fn cancelled(conn: &mut PgConnection, msg: &Incoming) -> Result<(), HandleError> {
+    let cancel = msg.decode::<order::Cancelled>()?;
     let order_id = msg.envelope.order_id;
-    if order_record::insert(&mut *conn, order_id, OrderStatus::Rejected, None, &reasons).await? {
-        publish(conn, msg, order::Rejected { reasons }).await?;
-    }
-    Ok(())
-}
-
-async fn cancel_requested(conn: &mut PgConnection, msg: &Incoming) -> Result<(), HandleError> {
-    let cancel = msg.decode::<order::CancelRequested>()?;
-    let order_id = msg.envelope.order_id;
-    // Cancelled before we decided: remember it, so a late order.placed reserves nothing.
     if order_record::insert(&mut *conn, order_id, OrderStatus::Cancelled, None, &[]).await? {
         return Ok(());
     }
+    order_record::advance(&mut *conn, order_id, OrderStatus::Cancelled).await?;
     let released = reservation::settle(conn, order_id, Settlement::Release).await?;
     if released.is_empty() {
-        // Rejected, already released, or packed: nothing is held here any more.
+        // Rejected, waiting for stock, already released, or packed: nothing is held here.
         return Ok(());
     }
-    order_record::transition(
-        &mut *conn,
-        order_id,
-        OrderStatus::Verified,
-        OrderStatus::Cancelled,
-    )
-    .await?;
+    clear_low_marks(conn, &released).await?;
     publish(
         conn,
         msg,
@@ -246,6 +145,22 @@ async fn cancel_requested(conn: &mut PgConnection, msg: &Incoming) -> Result<(),
         },
     )
     .await
+}
+
+/// Stock came back to rows: their low marks may end (a later fall is a new crossing).
+async fn clear_low_marks(
+    conn: &mut PgConnection,
+    reservations: &[Reservation],
+) -> Result<(), HandleError> {
+    let mut rows: Vec<(String, String)> = reservations
+        .iter()
+        .map(|r| (r.warehouse.clone(), r.sku.as_str().to_owned()))
+        .collect();
+    rows.sort_unstable();
+    rows.dedup();
+    // Rising stock never crosses downwards, so there is nothing to publish.
+    low_stock::mark_all(conn, rows).await?;
+    Ok(())
 }
 
 async fn packed(conn: &mut PgConnection, msg: &Incoming) -> Result<(), HandleError> {
@@ -262,8 +177,28 @@ async fn packed(conn: &mut PgConnection, msg: &Incoming) -> Result<(), HandleErr
         }
         return Ok(());
     }
-    order_record::transition(conn, order_id, OrderStatus::Verified, OrderStatus::Shipped).await?;
+    // An order still waiting for the missing units of a short pick ships without them.
+    order_record::advance(&mut *conn, order_id, OrderStatus::Shipped).await?;
     Ok(())
+}
+
+/// A cancelled order's parcels were unpacked: the goods are back on the shelf.
+async fn unpacked(conn: &mut PgConnection, msg: &Incoming) -> Result<(), HandleError> {
+    let unpacked = msg.decode::<order::Unpacked>()?;
+    let order_id = msg.envelope.order_id;
+    let warehouses: Vec<String> = unpacked
+        .groups
+        .iter()
+        .map(|g| g.warehouse.clone())
+        .collect();
+    let back =
+        reservation::settle_in(conn, order_id, Settlement::Unpack, Some(&warehouses)).await?;
+    if back.is_empty() {
+        // Released before packing was booked here, or a repeat: the shelf already counts them.
+        return Ok(());
+    }
+    order_record::advance(&mut *conn, order_id, OrderStatus::Unpacked).await?;
+    clear_low_marks(conn, &back).await
 }
 
 async fn delivery_failed(conn: &mut PgConnection, msg: &Incoming) -> Result<(), HandleError> {
@@ -271,8 +206,8 @@ async fn delivery_failed(conn: &mut PgConnection, msg: &Incoming) -> Result<(), 
     let order_id = msg.envelope.order_id;
     let returned = reservation::settle(conn, order_id, Settlement::Return).await?;
     if !returned.is_empty() {
-        order_record::transition(conn, order_id, OrderStatus::Shipped, OrderStatus::Returned)
-            .await?;
+        order_record::advance(&mut *conn, order_id, OrderStatus::Returned).await?;
+        clear_low_marks(conn, &returned).await?;
     }
     Ok(())
 }

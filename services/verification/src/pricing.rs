@@ -112,6 +112,29 @@ pub fn price(
                 PricePolicy::Reprice => unit_price = product.unit_price,
             }
         }
+        for (j, wish) in line.customisations.iter().enumerate() {
+            let option = customisation_option(wish);
+            let offered = product
+                .customisation_options
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(option));
+            if !offered {
+                let offers = if product.customisation_options.is_empty() {
+                    "none".to_owned()
+                } else {
+                    product.customisation_options.join(", ")
+                };
+                priced.reasons.push(reason(
+                    "customisation_not_offered",
+                    no,
+                    field(&format!("customisations[{j}]")),
+                    format!(
+                        "SKU {} does not offer the customisation `{option}` (offers: {offers})",
+                        line.sku
+                    ),
+                ));
+            }
+        }
         if priced.reasons.len() == before {
             priced.lines.push(VerifiedLine {
                 line_no: line.line_no,
@@ -127,6 +150,26 @@ pub fn price(
         }
     }
     priced
+}
+
+/// The option a customisation asks for: `engraving: Happy birthday` asks for `engraving`.
+pub fn customisation_option(wish: &str) -> &str {
+    wish.split_once(':')
+        .map_or(wish, |(option, _)| option)
+        .trim()
+}
+
+/// What the order is worth for the order-level limits: each line at the price it will be
+/// charged (the catalogue's when repriced, else as ordered), saturating instead of overflowing.
+pub fn order_value(placed: &Placed, priced: &Priced) -> i64 {
+    placed.lines.iter().fold(0_i64, |sum, line| {
+        let unit_price = priced
+            .lines
+            .iter()
+            .find(|p| p.line_no == line.line_no)
+            .map_or(line.unit_price, |p| p.unit_price);
+        sum.saturating_add(unit_price.saturating_mul(i64::from(line.quantity)))
+    })
 }
 
 /// Sum of quantity × unit price, or `None` if it does not fit in minor units.
@@ -157,6 +200,7 @@ mod tests {
             allow_backorder: false,
             reorder_point: 0,
             reorder_quantity: 0,
+            customisation_options: vec!["engraving".into()],
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         }
@@ -227,6 +271,26 @@ mod tests {
         assert!(priced.reasons.is_empty());
         assert_eq!(priced.lines[0].unit_price, 1200);
         assert_eq!(subtotal(&priced.lines), Some(3600));
+    }
+
+    #[test]
+    fn only_the_customisations_a_product_offers_may_be_asked_for() {
+        let products = catalogue(vec![product("MUG", 1200, "EUR", true)]);
+        let mut placed = order(&[("MUG", 1, 1200)]);
+        placed.lines[0].customisations = vec!["Engraving: Ann".into(), "gift_wrap".into()];
+        let priced = price(&placed, &products, &VerificationSettings::default());
+        let codes: Vec<_> = priced
+            .reasons
+            .iter()
+            .map(|r| (r.code.as_str(), r.field.as_deref()))
+            .collect();
+        assert_eq!(
+            codes,
+            vec![(
+                "customisation_not_offered",
+                Some("lines[0].customisations[1]")
+            )]
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Reservations: stock held for an order's lines, and how each one ends. A reservation is
 //! `reserved` until the order is cancelled (`released`: the stock is free again) or packed
-//! (`shipped`: the goods left the shelf); shipped goods that come back are `returned` to stock.
+//! (`shipped`: the goods left the shelf); shipped goods that come back are `returned` to stock,
+//! and the parcels of an order cancelled after packing are `unpacked` back onto the shelf. A
+//! short pick shrinks a reservation by the units that were not there.
 
 use std::collections::BTreeMap;
 
@@ -96,9 +98,13 @@ pub async fn hold(
         .collect();
     let skus: Vec<&str> = reservations.iter().map(|r| r.sku.as_str()).collect();
     let quantities: Vec<i64> = reservations.iter().map(|r| i64::from(r.quantity)).collect();
-    sqlx::query(
-        "INSERT INTO reservations (order_id, warehouse, line_no, sku, quantity) \
-         SELECT $1, * FROM UNNEST($2::text[], $3::int[], $4::text[], $5::bigint[])",
+    // A line may already be served by this warehouse (units re-reserved after a short pick).
+    let stored = sqlx::query(
+        "INSERT INTO reservations AS r (order_id, warehouse, line_no, sku, quantity) \
+         SELECT $1, * FROM UNNEST($2::text[], $3::int[], $4::text[], $5::bigint[]) \
+         ON CONFLICT (order_id, warehouse, line_no) DO UPDATE \
+         SET quantity = r.quantity + EXCLUDED.quantity, updated_at = now() \
+         WHERE r.status = 'reserved' AND r.sku = EXCLUDED.sku",
     )
     .bind(order_id)
     .bind(&warehouses)
@@ -106,7 +112,13 @@ pub async fn hold(
     .bind(&skus)
     .bind(&quantities)
     .execute(&mut *conn)
-    .await?;
+    .await?
+    .rows_affected();
+    if stored != reservations.len() as u64 {
+        return Err(sqlx::Error::Protocol(format!(
+            "order {order_id}: a reservation to add to is no longer reserved"
+        )));
+    }
     Ok(Held::Done(touched))
 }
 
@@ -120,13 +132,15 @@ pub enum Settlement {
     Ship,
     /// Delivery failed: the shipped units are back on the shelf.
     Return,
+    /// Cancelled after packing: the parcels were unpacked, the units are back on the shelf.
+    Unpack,
 }
 
 impl Settlement {
     pub fn from_status(self) -> &'static str {
         match self {
             Settlement::Release | Settlement::Ship => "reserved",
-            Settlement::Return => "shipped",
+            Settlement::Return | Settlement::Unpack => "shipped",
         }
     }
 
@@ -135,6 +149,7 @@ impl Settlement {
             Settlement::Release => "released",
             Settlement::Ship => "shipped",
             Settlement::Return => "returned",
+            Settlement::Unpack => "unpacked",
         }
     }
 
@@ -143,7 +158,7 @@ impl Settlement {
         match self {
             Settlement::Release => (0, -quantity),
             Settlement::Ship => (-quantity, -quantity),
-            Settlement::Return => (quantity, 0),
+            Settlement::Return | Settlement::Unpack => (quantity, 0),
         }
     }
 }
@@ -156,13 +171,25 @@ pub async fn settle(
     order_id: Uuid,
     how: Settlement,
 ) -> Result<Vec<Reservation>, HandleError> {
+    settle_in(conn, order_id, how, None).await
+}
+
+/// [`settle`], limited to the reservations of `warehouses` when given.
+pub async fn settle_in(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    how: Settlement,
+    warehouses: Option<&[String]>,
+) -> Result<Vec<Reservation>, HandleError> {
     let rows: Vec<(String, i32, String, i64)> = sqlx::query_as(
         "UPDATE reservations SET status = $3, updated_at = now() \
-         WHERE order_id = $1 AND status = $2 RETURNING warehouse, line_no, sku, quantity",
+         WHERE order_id = $1 AND status = $2 AND ($4::text[] IS NULL OR warehouse = ANY($4)) \
+         RETURNING warehouse, line_no, sku, quantity",
     )
     .bind(order_id)
     .bind(how.from_status())
     .bind(how.to_status())
+    .bind(warehouses)
     .fetch_all(&mut *conn)
     .await?;
     let mut settled = rows
@@ -211,6 +238,82 @@ pub async fn settle(
         .await?;
     }
     Ok(settled)
+}
+
+/// Takes up to `missing` units off the reservation of line `line_no` in `warehouse` (deleting it
+/// when nothing is left) and off the warehouse's stock, which never had them: a short pick.
+/// Returns how many units were taken (0 when nothing of the line is reserved there).
+pub async fn shrink(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    warehouse: &str,
+    line_no: u32,
+    missing: u32,
+) -> Result<u32, HandleError> {
+    let line = i32::try_from(line_no).unwrap_or(i32::MAX);
+    let held: Option<(String, i64)> = sqlx::query_as(
+        "SELECT sku, quantity FROM reservations \
+         WHERE order_id = $1 AND warehouse = $2 AND line_no = $3 AND status = 'reserved' \
+         FOR UPDATE",
+    )
+    .bind(order_id)
+    .bind(warehouse)
+    .bind(line)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((sku, quantity)) = held else {
+        return Ok(0);
+    };
+    let taken = quantity.min(i64::from(missing));
+    if taken == quantity {
+        sqlx::query(
+            "DELETE FROM reservations WHERE order_id = $1 AND warehouse = $2 AND line_no = $3",
+        )
+        .bind(order_id)
+        .bind(warehouse)
+        .bind(line)
+        .execute(&mut *conn)
+        .await?;
+    } else {
+        sqlx::query(
+            "UPDATE reservations SET quantity = quantity - $4, updated_at = now() \
+             WHERE order_id = $1 AND warehouse = $2 AND line_no = $3",
+        )
+        .bind(order_id)
+        .bind(warehouse)
+        .bind(line)
+        .bind(taken)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let changed = sqlx::query(
+        "UPDATE stock SET on_hand = on_hand - $3, reserved = reserved - $3, updated_at = now() \
+         WHERE warehouse = $1 AND sku = $2",
+    )
+    .bind(warehouse)
+    .bind(&sku)
+    .bind(taken)
+    .execute(&mut *conn)
+    .await;
+    match changed {
+        Ok(done) if done.rows_affected() == 1 => {}
+        Ok(_) => return Err(broken(order_id, format!("no stock row {warehouse}/{sku}"))),
+        Err(e) if is_code(&e, "23514") => return Err(broken(order_id, e)),
+        Err(e) => return Err(e.into()),
+    }
+    stock::record(
+        &mut *conn,
+        &Movement {
+            warehouse,
+            sku: &sku,
+            delta_on_hand: -taken,
+            delta_reserved: -taken,
+            reason: "short pick",
+            order_id: Some(order_id),
+        },
+    )
+    .await?;
+    Ok(u32::try_from(taken).unwrap_or(missing))
 }
 
 /// The reservations and the stock they point at disagree: retrying cannot help.

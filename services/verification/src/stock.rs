@@ -6,7 +6,9 @@
 //! table's CHECK constraints, not this code, are the last word on "never negative".
 
 use chrono::{DateTime, Utc};
+use orderflow_messages::Envelope;
 use orderflow_messages::types::Sku;
+use orderflow_runtime::outbox::enqueue;
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
@@ -196,6 +198,8 @@ pub async fn receive(
             },
         )
         .await?;
+        // A receipt only raises stock: this can end a low mark, never start one.
+        crate::low_stock::mark(&mut tx, warehouse_code, line.sku.as_str()).await?;
         levels[i] = Some(level);
     }
     tx.commit().await?;
@@ -264,6 +268,11 @@ pub async fn adjust(
         },
     )
     .await?;
+    if let Some(low) = crate::low_stock::mark(&mut tx, warehouse_code, sku.as_str()).await? {
+        // No order caused it: the envelope's order id is the nil UUID.
+        let envelope = Envelope::new(crate::NAME, Uuid::nil(), low);
+        enqueue(&mut tx, &envelope, None).await?;
+    }
     tx.commit().await?;
     Ok(level)
 }

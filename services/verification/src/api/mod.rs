@@ -4,11 +4,14 @@
 //! Request bodies are read with every field optional and then checked as a whole, so a 422 lists
 //! every field that is missing or wrong, not just the first.
 
+mod customers;
+mod product_import;
 mod products;
 mod stock_levels;
 mod warehouses;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Query;
@@ -18,15 +21,25 @@ use orderflow_runtime::auth::{ApiKeys, protect};
 use orderflow_runtime::problem::{FieldError, Problem};
 use sqlx::PgPool;
 
+use crate::settings::VerificationSettings;
+
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    /// For re-verifying backorders after a receipt or an adjustment.
+    pub settings: Arc<VerificationSettings>,
 }
 
-pub fn router(pool: PgPool, keys: ApiKeys) -> Router {
+pub fn router(pool: PgPool, keys: ApiKeys, settings: VerificationSettings) -> Router {
     let v1 = Router::new()
         .route("/v1/products", get(products::list))
+        .route("/v1/products/import", post(product_import::import))
         .route("/v1/products/{sku}", put(products::put).get(products::get))
+        .route("/v1/customers", get(customers::list))
+        .route(
+            "/v1/customers/{customer_id}",
+            put(customers::put).get(customers::get),
+        )
         .route("/v1/warehouses", get(warehouses::list))
         .route("/v1/warehouses/{code}", put(warehouses::put))
         .route("/v1/warehouses/{code}/receipts", post(warehouses::receive))
@@ -35,7 +48,11 @@ pub fn router(pool: PgPool, keys: ApiKeys) -> Router {
             post(warehouses::adjust),
         )
         .route("/v1/stock", get(stock_levels::get))
-        .with_state(AppState { pool });
+        .route("/v1/stock/low", get(stock_levels::low))
+        .with_state(AppState {
+            pool,
+            settings: Arc::new(settings),
+        });
     protect(v1, keys)
 }
 

@@ -26,6 +26,7 @@ pub struct ProductBody {
     allow_backorder: Option<bool>,
     reorder_point: Option<i64>,
     reorder_quantity: Option<i64>,
+    customisation_options: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,7 +41,7 @@ pub struct DimensionsBody {
 const MAX_SIZE: i64 = i32::MAX as i64;
 
 /// Checks every field of `body` for the product `sku`; all failures at once.
-fn draft(sku: &str, body: ProductBody) -> Result<ProductDraft, Vec<FieldError>> {
+pub(super) fn draft(sku: &str, body: ProductBody) -> Result<ProductDraft, Vec<FieldError>> {
     let mut errors = Vec::new();
     let sku = Sku::parse(sku)
         .map_err(|e| errors.push(FieldError::new("sku", "format", e)))
@@ -92,6 +93,21 @@ fn draft(sku: &str, body: ProductBody) -> Result<ProductDraft, Vec<FieldError>> 
         "reorder_quantity",
         &mut errors,
     );
+    let customisation_options = body.customisation_options.unwrap_or_default();
+    for (i, option) in customisation_options.iter().enumerate() {
+        let valid = !option.is_empty()
+            && option.len() <= 40
+            && option
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            errors.push(FieldError::new(
+                format!("customisation_options[{i}]"),
+                "format",
+                format!("`{option}` is not an option name (1-40 of A-Z, a-z, 0-9, '_', '-')"),
+            ));
+        }
+    }
 
     match (sku, name, unit_price, currency, tax_class, weight_grams) {
         (
@@ -113,6 +129,7 @@ fn draft(sku: &str, body: ProductBody) -> Result<ProductDraft, Vec<FieldError>> 
             allow_backorder: body.allow_backorder.unwrap_or(false),
             reorder_point,
             reorder_quantity,
+            customisation_options,
         }),
         _ => Err(errors),
     }

@@ -7,7 +7,7 @@ use orderflow_runtime::problem::Problem;
 use serde_json::{Value, json};
 
 use super::{AppState, Params, params};
-use crate::{catalogue, stock};
+use crate::{catalogue, low_stock, stock};
 
 /// `GET /v1/stock?sku=&warehouse=` (both optional) → `{"items": [{"warehouse", "sku",
 /// "on_hand", "reserved", "available", "updated_at"}]}` in (SKU, warehouse) order. An unknown SKU
@@ -27,5 +27,14 @@ pub async fn get(
         return Err(Problem::not_found(format!("no product with SKU `{sku}`")));
     }
     let items = stock::levels(&state.pool, sku, warehouse).await?;
+    Ok(Json(json!({ "items": items })))
+}
+
+/// `GET /v1/stock/low` → `{"items": [{"warehouse", "sku", "on_hand", "reserved", "available",
+/// "reorder_point", "reorder_quantity", "low_since"}]}`: every stock row at or below its
+/// product's reorder point, by SKU and warehouse: what needs replenishing.
+pub async fn low(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    caller.require(Role::Staff)?;
+    let items = low_stock::list(&state.pool).await?;
     Ok(Json(json!({ "items": items })))
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{AppState, in_range, required, text};
+use crate::backorder;
 use crate::stock::{self, Level, ReceiptLine, StockChangeError};
 use crate::warehouse::{self, Warehouse, WarehouseCode};
 
@@ -155,6 +156,8 @@ pub async fn receive(
     let levels: Vec<Level> = stock::receive(&state.pool, code.as_str(), &lines, note.as_deref())
         .await
         .map_err(|e| refused(e, |i| format!("lines[{i}].sku")))?;
+    let skus: Vec<String> = lines.iter().map(|l| l.sku.as_str().to_owned()).collect();
+    refill(&state, skus).await;
     Ok(Json(json!({ "warehouse": code.as_str(), "stock": levels })))
 }
 
@@ -184,5 +187,18 @@ pub async fn adjust(
     let level = stock::adjust(&state.pool, code.as_str(), &sku, delta, &reason)
         .await
         .map_err(|e| refused(e, |_| "sku".to_owned()))?;
+    if delta > 0 {
+        refill(&state, vec![sku.as_str().to_owned()]).await;
+    }
     Ok(Json(level))
+}
+
+/// Serves the backorders the new stock allows, first come first served. The stock is booked
+/// whatever happens here: a failure is logged, and the periodic sweep tries again.
+async fn refill(state: &AppState, skus: Vec<String>) {
+    match backorder::refill(&state.pool, &state.settings, Some(skus)).await {
+        Ok(0) => {}
+        Ok(served) => tracing::info!(served, "backorders served from new stock"),
+        Err(e) => tracing::warn!(error = format!("{e:#}"), "refilling backorders"),
+    }
 }

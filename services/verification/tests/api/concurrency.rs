@@ -38,7 +38,7 @@ async fn forty_orders_for_twenty_five_units_on_two_replicas_never_oversell() {
                 .expect("order.rejected")
                 .reasons;
             assert!(
-                reasons.iter().all(|r| r.code == "insufficient_stock"),
+                reasons.iter().all(|r| r.code == "out_of_stock"),
                 "{reasons:?}"
             );
             rejected.insert(envelope.order_id);

@@ -1,7 +1,9 @@
 //! What happens to reserved goods afterwards: cancelled, packed, returned, counted.
 
 use orderflow_messages::Envelope;
-use orderflow_messages::order::{DeliveryFailed, Packed, Verified};
+use orderflow_messages::order::{
+    DeliveryFailed, FulfilmentFailed, OnHold, Packed, Reallocated, ShortLine, Unpacked, Verified,
+};
 use orderflow_messages::stock::Released;
 use orderflow_runtime::testing::eventually;
 use reqwest::{Method, StatusCode};
@@ -114,5 +116,134 @@ async fn an_adjustment_cannot_take_stock_below_what_is_reserved() {
     .await
     .expect("ledger");
     assert_eq!(booked, (-6, "adjustment: stock count".into()));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_decided_before_the_order_arrives_reserves_nothing() {
+    let app = App::spawn().await;
+    app.product("MUG-1", 1200, "EUR").await;
+    app.warehouse("BER").await;
+    app.receive("BER", "MUG-1", 10).await;
+    let mut probe = app.probe(&["order.verified", "order.rejected"]).await;
+
+    let early = Envelope::new(
+        "order-intake",
+        Uuid::now_v7(),
+        order("EUR", &[("MUG-1", 4, 1200)]),
+    );
+    app.cancel(early.order_id).await;
+    app.publish(&early).await;
+    let next = app.place(order("EUR", &[("MUG-1", 1, 1200)])).await;
+
+    // Consumed in order: once the next order is verified, the cancelled one was seen.
+    assert_eq!(probe.next_of::<Verified>(WAIT).await.order_id, next);
+    assert_eq!(app.stock("MUG-1").await, vec![("BER".into(), 10, 1, 9)]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unpacked_parcels_of_a_cancelled_order_go_back_on_the_shelf() {
+    let (app, verified) = with_a_verified_order().await;
+    let packed = Envelope::caused_by("fulfilment", &verified, packed(&verified.payload));
+    app.publish(&packed).await;
+    eventually("the packed goods left the shelf", WAIT, || async {
+        app.stock("MUG-1").await == vec![("BER".into(), 6, 0, 6)]
+    })
+    .await;
+
+    app.cancel(verified.order_id).await;
+    let unpacked = Unpacked {
+        groups: packed.payload.groups.clone(),
+        reason: "changed my mind".into(),
+    };
+    app.publish(&Envelope::caused_by(
+        "fulfilment",
+        &packed,
+        unpacked.clone(),
+    ))
+    .await;
+    // A repeat (another message id) puts nothing back twice.
+    app.publish(&Envelope::caused_by("fulfilment", &packed, unpacked))
+        .await;
+
+    eventually("the unpacked goods are back on the shelf", WAIT, || async {
+        app.stock("MUG-1").await == vec![("BER".into(), 10, 0, 10)]
+    })
+    .await;
+    let mut db = app.env.connect_db("verification").await;
+    let status: String = sqlx::query_scalar("SELECT status FROM reservations WHERE order_id = $1")
+        .bind(verified.order_id)
+        .fetch_one(&mut db)
+        .await
+        .expect("reservation");
+    assert_eq!(status, "unpacked");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_pick_corrects_the_stock_and_re_reserves_the_missing_units_elsewhere() {
+    let (app, verified) = with_a_verified_order().await;
+    app.warehouse("HAM").await;
+    app.receive("HAM", "MUG-1", 5).await;
+    let mut probe = app.probe(&["order.reallocated", "order.on_hold"]).await;
+
+    // BER found only 1 of the 4 reserved mugs.
+    let short = FulfilmentFailed {
+        warehouse: "BER".into(),
+        missing: vec![ShortLine {
+            line_no: 1,
+            sku: verified.payload.reservations[0].sku.clone(),
+            missing: 3,
+        }],
+    };
+    app.publish(&Envelope::caused_by("fulfilment", &verified, short))
+        .await;
+
+    let reallocated = probe.next_of::<Reallocated>(WAIT).await;
+    assert_eq!(reallocated.order_id, verified.order_id);
+    assert_eq!(reallocated.payload.warehouse, "BER");
+    let moved: Vec<_> = reallocated
+        .payload
+        .reservations
+        .iter()
+        .map(|r| (r.warehouse.as_str(), r.line_no, r.quantity))
+        .collect();
+    assert_eq!(moved, vec![("HAM", 1, 3)]);
+    // BER never had the 3: on hand 10 → 7, its reservation 4 → 1; HAM holds the other 3.
+    assert_eq!(
+        app.stock("MUG-1").await,
+        vec![("BER".into(), 7, 1, 6), ("HAM".into(), 5, 3, 2)]
+    );
+
+    // A second short pick with no stock anywhere else puts the order on hold.
+    let short = FulfilmentFailed {
+        warehouse: "HAM".into(),
+        missing: vec![ShortLine {
+            line_no: 1,
+            sku: verified.payload.reservations[0].sku.clone(),
+            missing: 3,
+        }],
+    };
+    let (status, level) = app
+        .call(
+            Method::POST,
+            "/v1/warehouses/BER/adjustments",
+            Some(ADMIN),
+            Some(json!({"sku": "MUG-1", "delta": -6, "reason": "breakage"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{level}");
+    app.publish(&Envelope::caused_by("fulfilment", &verified, short))
+        .await;
+    let on_hold = probe.next_of::<OnHold>(WAIT).await.payload;
+    assert_eq!(
+        (on_hold.stage.as_str(), on_hold.reason.code.as_str()),
+        ("verification", "out_of_stock")
+    );
+    assert_eq!(
+        app.stock("MUG-1").await,
+        vec![("BER".into(), 1, 1, 0), ("HAM".into(), 2, 0, 2)]
+    );
     app.stop().await;
 }

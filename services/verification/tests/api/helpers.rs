@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use orderflow_messages::order::{CancelRequested, Placed};
+use orderflow_messages::order::{Cancelled, Placed};
 use orderflow_messages::{Envelope, Event, Exchange};
 use orderflow_runtime::amqp::Publisher;
 use orderflow_runtime::testing::{Probe, TestEnv};
@@ -93,13 +93,26 @@ impl App {
         order_id
     }
 
+    /// Publishes `order.cancelled`, as shipping does once it accepted a cancellation.
     pub async fn cancel(&self, order_id: Uuid) {
-        let cancel = CancelRequested {
+        let cancel = Cancelled {
             reason: "changed my mind".into(),
-            requested_by: None,
         };
-        self.publish(&Envelope::new("order-intake", order_id, cancel))
+        self.publish(&Envelope::new("shipping", order_id, cancel))
             .await;
+    }
+
+    /// Creates or replaces a product from a full JSON body.
+    pub async fn product_with(&self, sku: &str, body: Value) {
+        let (status, answer) = self
+            .call(
+                Method::PUT,
+                &format!("/v1/products/{sku}"),
+                Some(ADMIN),
+                Some(body),
+            )
+            .await;
+        assert!(status.is_success(), "{status}: {answer}");
     }
 
     pub async fn call(

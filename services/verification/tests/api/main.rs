@@ -1,8 +1,10 @@
 //! verification against the real broker and database: one test binary, one private environment
 //! per test.
 
+mod backorders;
 mod concurrency;
 mod goods;
 mod helpers;
 mod orders;
+mod reasons;
 mod records;
