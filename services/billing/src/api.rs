@@ -18,14 +18,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use chrono::{DateTime, NaiveDate, Utc};
-use orderflow_messages::types::{Currency, Money};
+use orderflow_messages::types::Money;
 use orderflow_runtime::auth::{ApiKeys, Caller, Role, protect};
 use orderflow_runtime::problem::{FieldError, JsonBody, Problem};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::coupon::{self, Coupon, CouponRequest, Reduction};
+use crate::coupon::{self, Coupon, CouponRequest};
 use crate::payment::{self, PaymentStatus};
 use crate::received::{self, ReceiveError, ReceivedRequest};
 use crate::refund::{RefundError, RefundRequest};
@@ -294,7 +294,7 @@ async fn put_coupon(
     JsonBody(request): JsonBody<CouponRequest>,
 ) -> Result<Response, Problem> {
     caller.require(Role::Admin)?;
-    let coupon = parse_coupon(&code, request)?;
+    let coupon = request.parse(&code).map_err(Problem::validation)?;
     let mut conn = api.pool.acquire().await?;
     let created = coupon::save(&mut conn, &coupon).await?;
     let status = if created {
@@ -317,107 +317,4 @@ async fn get_coupon(
         .await?
         .map(axum::Json)
         .ok_or_else(|| Problem::not_found(format!("no coupon `{code}`")))
-}
-
-/// The request as a coupon, or every rule it breaks.
-fn parse_coupon(code: &str, r: CouponRequest) -> Result<Coupon, Problem> {
-    let code = coupon::normalise_code(code);
-    let mut errors = Vec::new();
-    if code.is_empty()
-        || code.len() > 64
-        || !code
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        errors.push(FieldError::new(
-            "code",
-            "format",
-            "1-64 of A-Z, 0-9, '-', '_'",
-        ));
-    }
-    let reduction = match (r.kind.as_str(), r.percent, r.amount) {
-        ("percent", Some(percent), None) => {
-            if percent <= rust_decimal::Decimal::ZERO
-                || percent > rust_decimal::Decimal::ONE_HUNDRED
-            {
-                errors.push(FieldError::new(
-                    "percent",
-                    "range",
-                    "a percentage above 0, at most 100",
-                ));
-            }
-            Some(Reduction::Percent { percent })
-        }
-        ("fixed", None, Some(amount)) => {
-            if amount <= 0 {
-                errors.push(FieldError::new("amount", "range", "minor units above 0"));
-            }
-            Some(Reduction::Fixed { amount })
-        }
-        ("percent", ..) => {
-            errors.push(FieldError::new(
-                "percent",
-                "required",
-                "a percent coupon gives `percent` (and no `amount`)",
-            ));
-            None
-        }
-        ("fixed", ..) => {
-            errors.push(FieldError::new(
-                "amount",
-                "required",
-                "a fixed coupon gives `amount` in minor units (and no `percent`)",
-            ));
-            None
-        }
-        _ => {
-            errors.push(FieldError::new("kind", "one_of", "`percent` or `fixed`"));
-            None
-        }
-    };
-    let currency = match r.currency.as_deref().map(Currency::parse) {
-        Some(Ok(c)) => Some(c),
-        Some(Err(e)) => {
-            errors.push(FieldError::new("currency", "format", e));
-            None
-        }
-        None => None,
-    };
-    let needs_currency = r.kind == "fixed" || r.minimum_amount.is_some();
-    if needs_currency && r.currency.is_none() {
-        errors.push(FieldError::new(
-            "currency",
-            "required",
-            "a fixed amount or a minimum amount is in a currency: give it",
-        ));
-    }
-    if r.minimum_amount.is_some_and(|m| m < 0) {
-        errors.push(FieldError::new(
-            "minimum_amount",
-            "range",
-            "minor units, 0 or more",
-        ));
-    }
-    if let (Some(from), Some(until)) = (r.valid_from, r.valid_until)
-        && until <= from
-    {
-        errors.push(FieldError::new(
-            "valid_until",
-            "range",
-            "must be after valid_from",
-        ));
-    }
-    let Some(reduction) = reduction.filter(|_| errors.is_empty()) else {
-        return Err(Problem::validation(errors));
-    };
-    Ok(Coupon {
-        code,
-        reduction,
-        currency,
-        skus: r.skus.iter().map(|s| s.trim().to_owned()).collect(),
-        active: r.active,
-        valid_from: r.valid_from,
-        valid_until: r.valid_until,
-        minimum_amount: r.minimum_amount,
-    })
 }

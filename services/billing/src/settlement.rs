@@ -121,8 +121,8 @@ impl Billing {
         self.settle(conn, cause).await
     }
 
-    /// `order.payment_method_changed`: the next attempt uses the new method (authorised by
-    /// [`Billing::settle`] if the last one was declined). The order must be known: a change
+    /// `order.payment_method_changed`: after a decline, the next attempt uses the new method
+    /// (authorised at once by [`Billing::settle`]); otherwise it is ignored. The order must be known: a change
     /// of method follows a decline, so a change heard first is retried until it is.
     pub async fn payment_method_changed(
         &self,
@@ -131,6 +131,13 @@ impl Billing {
         payment: &orderflow_messages::types::Payment,
     ) -> Result<(), HandleError> {
         orders::lock(conn, cause.order_id).await?;
+        // Only a declined payment is replaced: money already held (or taken) stays where it is.
+        if let Some(current) = payment::of_order(conn, cause.order_id).await?
+            && current.status != PaymentStatus::Failed
+        {
+            tracing::info!(order_id = %cause.order_id, status = current.status.as_str(), "payment method change ignored: the payment was not declined");
+            return Ok(());
+        }
         if !orders::change_payment_method(conn, cause.order_id, payment).await? {
             return Err(HandleError::Transient(anyhow::anyhow!(
                 "order {} not verified yet; the change of payment method waits for it",
