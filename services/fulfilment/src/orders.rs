@@ -7,7 +7,7 @@ use orderflow_runtime::{HandleError, Handler, Incoming};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
-use crate::pick_list::{SharedFloor, WorkError};
+use crate::pick_list::{self, SharedFloor, WorkError};
 
 pub struct Orders {
     pub floor: SharedFloor,
@@ -79,6 +79,10 @@ impl Orders {
         self.floor
             .open_pick_lists(conn, order_id, &verified, &verified.reservations)
             .await?;
-        self.floor.advance(conn, order_id).await
+        self.floor.advance(conn, order_id).await?;
+        match pick_list::lock_order(conn, order_id).await? {
+            Some(order) => self.floor.finish_order_if_packed(conn, &order).await,
+            None => Ok(()),
+        }
     }
 }

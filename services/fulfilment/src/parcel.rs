@@ -73,10 +73,10 @@ impl Floor {
         Ok(())
     }
 
-    async fn insert_parcel(
+    pub(crate) async fn insert_parcel(
         &self,
         conn: &mut PgConnection,
-        list: &PickList,
+        pick_list: Uuid,
         parcel: &Parcel,
     ) -> sqlx::Result<()> {
         sqlx::query(
@@ -84,7 +84,7 @@ impl Floor {
              VALUES ($1, $2, $3, $4, $5, 'closed')",
         )
         .bind(parcel.parcel_id)
-        .bind(list.id)
+        .bind(pick_list)
         .bind(i32::try_from(parcel.weight_grams).unwrap_or(i32::MAX))
         .bind(Json(&parcel.dimensions))
         .bind(Json(&parcel.lines))
@@ -185,7 +185,7 @@ impl Floor {
             dimensions,
             lines,
         };
-        self.insert_parcel(conn, list, &parcel).await?;
+        self.insert_parcel(conn, list.id, &parcel).await?;
         self.finish_pick_list(conn, order, list).await?;
         Ok(parcel)
     }
@@ -213,7 +213,7 @@ impl Floor {
             .filter(|g| g.quantity > 0)
             .collect();
         for parcel in self.rules.pack(&goods) {
-            self.insert_parcel(conn, list, &parcel).await?;
+            self.insert_parcel(conn, list.id, &parcel).await?;
         }
         self.finish_pick_list(conn, order, list).await
     }

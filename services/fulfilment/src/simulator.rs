@@ -2,19 +2,21 @@
 //! customisation tasks and packs by the packing rules, each step once its pick list's `due_at`
 //! has come (now + the configured delay of the step).
 //!
-//! With zero delays every step is due at once and the consumer runs them in the transaction that
-//! opened the pick lists, so `order.packed` leaves with the same commit. Later steps are run by
-//! [`spawn`]'s worker, which never blocks a consumer: it claims one order at a time with
-//! `FOR UPDATE SKIP LOCKED`, so replicas share the work without doing a step twice.
+//! Without delays, the pick lists are done as they open (see `Floor::open_pick_lists`), so
+//! `order.packed` leaves with the commit that read `order.verified`. With delays, [`spawn`]'s
+//! worker takes the steps as they fall due and never blocks a consumer: it claims orders with
+//! `FOR UPDATE SKIP LOCKED`, so replicas share the work without taking a step twice.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Acquire, PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::pick_list::{self, Floor, PICK_LIST_COLUMNS, PickList, SharedFloor, WorkError};
+use crate::pick_list::{
+    self, Floor, PICK_LIST_COLUMNS, PickList, SIMULATED_WAREHOUSE, SharedFloor, WorkError,
+};
 
 /// Longest the worker sleeps before looking for due work that another replica (or a delayed
 /// step of its own) scheduled; polling an index is cheap, and a step is never due earlier.
@@ -74,8 +76,7 @@ impl Floor {
             return self.pack_rest(conn, order, list).await;
         }
         for task in open_tasks {
-            self.complete_task(conn, task, "simulated warehouse")
-                .await?;
+            self.complete_task(conn, task, SIMULATED_WAREHOUSE).await?;
         }
         Ok(())
     }
@@ -110,37 +111,42 @@ pub fn spawn(pool: PgPool, floor: SharedFloor) {
     });
 }
 
+/// Most orders claimed per transaction; each is advanced under a savepoint of its own.
+const CLAIM: i64 = 50;
+
 /// Works through every order with a due step; returns when the next step falls due.
 async fn round(pool: &PgPool, floor: &Floor) -> anyhow::Result<Option<DateTime<Utc>>> {
     loop {
         let mut tx = pool.begin().await?;
-        let claimed: Option<Uuid> = sqlx::query_scalar(
+        let claimed: Vec<Uuid> = sqlx::query_scalar(
             "SELECT o.order_id FROM orders o \
              WHERE o.status IN ('picking', 'short') AND EXISTS ( \
                  SELECT 1 FROM pick_lists p WHERE p.order_id = o.order_id \
                  AND p.mode = 'automatic' AND p.status IN ('open', 'picked') AND p.due_at <= now()) \
-             LIMIT 1 FOR UPDATE OF o SKIP LOCKED",
+             LIMIT $1 FOR UPDATE OF o SKIP LOCKED",
         )
-        .fetch_optional(&mut *tx)
+        .bind(CLAIM)
+        .fetch_all(&mut *tx)
         .await?;
-        let Some(order_id) = claimed else {
+        if claimed.is_empty() {
             tx.commit().await?;
             break;
-        };
-        match floor.advance(&mut tx, order_id).await {
-            Ok(()) => tx.commit().await?,
-            Err(WorkError::Unexpected(e)) => {
-                tx.rollback().await?;
-                return Err(e);
-            }
-            Err(e) => {
-                // A step that cannot be done (a broken pick list) must not stop the others; the
-                // order stays where it was and is visible to staff through the API.
-                tx.rollback().await?;
-                tracing::warn!(%order_id, error = %e, "simulated warehouse could not advance the order");
-                mark_stuck(pool, order_id).await?;
+        }
+        for order_id in claimed {
+            let mut order_tx = tx.begin().await?;
+            match floor.advance(&mut order_tx, order_id).await {
+                Ok(()) => order_tx.commit().await?,
+                // Dropping the transaction rolls the whole claim back; it is retried.
+                Err(WorkError::Unexpected(e)) => return Err(e),
+                Err(e) => {
+                    // A step that cannot be done (a broken pick list) must not stop the others.
+                    order_tx.rollback().await?;
+                    tracing::warn!(%order_id, error = %e, "simulated warehouse could not advance the order; handing it to staff");
+                    hand_to_staff(&mut tx, order_id).await?;
+                }
             }
         }
+        tx.commit().await?;
     }
     Ok(sqlx::query_scalar(
         "SELECT min(due_at) FROM pick_lists WHERE mode = 'automatic' AND status IN ('open', 'picked')",
@@ -149,14 +155,15 @@ async fn round(pool: &PgPool, floor: &Floor) -> anyhow::Result<Option<DateTime<U
     .await?)
 }
 
-/// Hands an order the simulator cannot advance to staff, so it is not retried in a tight loop.
-async fn mark_stuck(pool: &PgPool, order_id: Uuid) -> sqlx::Result<()> {
+/// Leaves an order the simulator cannot advance to staff (it stays visible through the API),
+/// so it is not retried in a tight loop.
+async fn hand_to_staff(conn: &mut PgConnection, order_id: Uuid) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE pick_lists SET mode = 'manual', due_at = NULL, updated_at = now() \
          WHERE order_id = $1 AND mode = 'automatic' AND status IN ('open', 'picked')",
     )
     .bind(order_id)
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

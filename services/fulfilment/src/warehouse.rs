@@ -103,6 +103,12 @@ pub struct Delays {
     pub pack: Duration,
 }
 
+impl Delays {
+    pub fn is_zero(&self) -> bool {
+        self.pick.is_zero() && self.tasks.is_zero() && self.pack.is_zero()
+    }
+}
+
 /// Where a warehouse's mode comes from.
 #[derive(Debug, Clone)]
 pub struct Modes {
