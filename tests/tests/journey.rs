@@ -209,3 +209,165 @@ async fn an_order_for_an_unknown_product_is_rejected_with_the_reason() {
     assert!(text.contains("unknown_sku"), "the reason is shown: {text}");
     system.stop().await;
 }
+
+/// One stage of the system, started on its own so a test can hold it (stop it) and let it go
+/// (start it again) while the others run on.
+struct Stage {
+    addr: Option<SocketAddr>,
+    stop: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Stage {
+    async fn start(name: &str, settings: &Settings) -> Stage {
+        let stop = CancellationToken::new();
+        let bound = match name {
+            "order-intake" => order_intake::build(settings).await,
+            "verification" => verification::build(settings).await,
+            "fulfilment" => fulfilment::build(settings).await,
+            "shipping" => shipping::build(settings).await,
+            "billing" => billing::build(settings).await,
+            "carrier-sim" => {
+                let task = tokio::spawn(shipping::carrier_sim::run(settings.clone(), stop.clone()));
+                return Stage {
+                    addr: None,
+                    stop,
+                    task,
+                };
+            }
+            other => panic!("no stage {other}"),
+        }
+        .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        let addr = Some(bound.local_addr());
+        let task = tokio::spawn(bound.run_until_stopped(stop.clone()));
+        Stage { addr, stop, task }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.expect("join").expect("clean stop");
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.addr.expect("an HTTP stage")
+    }
+}
+
+const STAGES: [&str; 6] = [
+    "order-intake",
+    "verification",
+    "fulfilment",
+    "shipping",
+    "billing",
+    "carrier-sim",
+];
+
+/// Places an order while `held` is stopped, so it waits at `status`; cancels it there; lets the
+/// held stage go; and checks that nothing of the order is left anywhere: the order is
+/// cancelled, no stock is reserved or missing, and no money is held or taken.
+async fn cancel_while_waiting_at(status: &str, held: &str) {
+    let env = TestEnv::new();
+    let mut stages: Vec<(&str, Stage)> = Vec::new();
+    // Every stage declares its queues once, so messages wait for a held stage.
+    for name in STAGES {
+        stages.push((name, Stage::start(name, &env.settings).await));
+    }
+    let addr = |stages: &[(&str, Stage)], name: &str| {
+        stages
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s.addr())
+            .expect("stage")
+    };
+    seed_catalogue(addr(&stages, "verification")).await;
+    let position = stages.iter().position(|(n, _)| *n == held).expect("held");
+    stages.remove(position).1.stop().await;
+
+    let intake = addr(&stages, "order-intake");
+    let (code, placed) = call(
+        reqwest::Method::POST,
+        format!("http://{intake}/v1/orders"),
+        SHOP,
+        Some(order(&format!("web-cancel-{status}"), None)),
+    )
+    .await;
+    assert_eq!(code, 201, "{placed}");
+    let id = placed["id"].as_str().expect("order id").to_owned();
+    wait_for_status(intake, &id, status).await;
+
+    let (code, accepted) = call(
+        reqwest::Method::POST,
+        format!("http://{intake}/v1/orders/{id}/cancel"),
+        SHOP,
+        Some(json!({"reason": "the customer changed their mind"})),
+    )
+    .await;
+    assert_eq!(code, 202, "{accepted}");
+    let cancelled = wait_for_status(intake, &id, "cancelled").await;
+    let types = cancelled["timeline"].to_string();
+    assert!(types.contains("order.cancel_requested"), "{types}");
+    stages.push((held, Stage::start(held, &env.settings).await));
+
+    let verification = addr(&stages, "verification");
+    eventually("no stock reserved, none missing", WAIT, || async move {
+        let (_, stock) = call(
+            reqwest::Method::GET,
+            format!("http://{verification}/v1/stock"),
+            ADMIN,
+            None,
+        )
+        .await;
+        stock["items"].as_array().is_some_and(|items| {
+            !items.is_empty()
+                && items
+                    .iter()
+                    .all(|i| i["reserved"] == 0 && i["on_hand"] == 10)
+        })
+    })
+    .await;
+    let billing = addr(&stages, "billing");
+    let payments_url = format!("http://{billing}/v1/payments?order_id={id}");
+    eventually("no money held or taken", WAIT, || {
+        let url = payments_url.clone();
+        async move {
+            let (_, list) = call(reqwest::Method::GET, url, ADMIN, None).await;
+            list["payments"].as_array().is_some_and(|payments| {
+                payments.iter().all(|p| {
+                    let status = p["status"].as_str().unwrap_or("");
+                    let held_or_taken = matches!(
+                        status,
+                        "authorization_pending" | "authorized" | "capture_pending" | "captured"
+                    );
+                    !held_or_taken || p["refunded"] == p["amount"]
+                })
+            })
+        }
+    })
+    .await;
+    let (_, order) = call(
+        reqwest::Method::GET,
+        format!("http://{intake}/v1/orders/{id}"),
+        SHOP,
+        None,
+    )
+    .await;
+    assert_eq!(order["status"], "cancelled", "{order}");
+    for (_, stage) in stages {
+        stage.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_cancelled_before_verification_leaves_no_reservation_and_no_payment() {
+    cancel_while_waiting_at("placed", "verification").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_cancelled_after_verification_releases_its_stock_and_voids_its_payment() {
+    cancel_while_waiting_at("verified", "fulfilment").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_cancelled_once_packed_is_unpacked_and_leaves_no_stock_or_money_behind() {
+    cancel_while_waiting_at("packed", "carrier-sim").await;
+}

@@ -115,6 +115,11 @@ impl Stage {
         self.progress.rank() >= Status::Shipped.rank()
     }
 
+    /// Whether the goods reached the customer (`delivered` or beyond).
+    pub fn has_delivered(self) -> bool {
+        self.progress.rank() >= Status::Delivered.rank()
+    }
+
     /// Whether billing issued the invoice: the payment method is fixed from then on.
     pub fn is_invoiced(self) -> bool {
         self.progress.rank() >= Status::Invoiced.rank()

@@ -281,11 +281,7 @@ pub fn describe(msg: &Incoming) -> Result<Option<String>, HandleError> {
                 s.limit_seconds
             )
         }
-        order::FeedbackReceived::TYPE => {
-            let f: order::FeedbackReceived = msg.decode()?;
-            let comment = f.comment.map(|c| format!(": {c}")).unwrap_or_default();
-            format!("rated {}/5{comment}", f.rating)
-        }
+        order::FeedbackReceived::TYPE => feedback(&msg.decode()?),
         _ => return Ok(None),
     };
     Ok(Some(text))
@@ -304,6 +300,15 @@ pub fn placed(p: &order::Placed) -> String {
         p.lines.len(),
         Money::new(subtotal, p.currency.clone())
     )
+}
+
+pub fn feedback(f: &order::FeedbackReceived) -> String {
+    let comment = f
+        .comment
+        .as_ref()
+        .map(|c| format!(": {c}"))
+        .unwrap_or_default();
+    format!("rated {}/5{comment}", f.rating)
 }
 
 pub fn completed(c: &order::Completed) -> String {

@@ -129,7 +129,7 @@ async fn too_late_to_cancel(
 }
 
 /// Locks the order's row and reads its stage, if the caller may see the order.
-async fn lock_visible(
+pub async fn lock_visible(
     conn: &mut PgConnection,
     caller: &Caller,
     id: Uuid,

@@ -140,7 +140,7 @@ fn parse(query: &ListQuery, reader: Reader) -> Result<ListFilter, Vec<FieldError
 }
 
 /// An RFC 3339 time, or a date meaning its midnight UTC.
-fn instant(raw: &str) -> Option<DateTime<Utc>> {
+pub fn instant(raw: &str) -> Option<DateTime<Utc>> {
     if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
         return Some(at.with_timezone(&Utc));
     }

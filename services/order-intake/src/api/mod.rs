@@ -11,6 +11,8 @@
 //! - `POST /v1/orders/{id}/cancel` (shop owner, staff): ask to cancel ([`cancelling`]).
 //! - `PUT /v1/orders/{id}/payment-method` (shop owner, staff): a new payment method
 //!   ([`cancelling`] too: both are requests about an order in flight).
+//! - `POST /v1/orders/{id}/feedback` (shop owner, staff), `GET /v1/feedback/summary` (staff)
+//!   ([`feedback`]).
 
 use std::time::Duration;
 
@@ -28,6 +30,7 @@ use crate::orders::{self, OrderView, Reader};
 use crate::timeline;
 
 mod cancelling;
+mod feedback;
 mod listing;
 mod placing;
 
@@ -58,6 +61,8 @@ pub fn router(api: Api, keys: ApiKeys) -> Router {
             "/v1/orders/{id}/payment-method",
             put(cancelling::change_payment_method),
         )
+        .route("/v1/orders/{id}/feedback", post(feedback::give_feedback))
+        .route("/v1/feedback/summary", get(feedback::feedback_summary))
         .with_state(api);
     protect(routes, keys)
 }
