@@ -230,6 +230,30 @@ async fn try_serve(
     }
 }
 
+/// An order waiting for stock, as people see it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct Backorder {
+    pub order_id: Uuid,
+    /// `backordered`, or `on_hold` when it waited too long or a short pick cannot be made good.
+    pub status: String,
+    /// The lines short of stock: `line_no`, `sku`, `missing`.
+    pub lines: Json<Vec<ShortLine>>,
+    /// Set when the order was verified and a pick in this warehouse came up short.
+    pub short_warehouse: Option<String>,
+    pub waiting_since: chrono::DateTime<chrono::Utc>,
+}
+
+/// Every waiting order, oldest first: the order they are served in.
+pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<Backorder>> {
+    sqlx::query_as(
+        "SELECT order_id, status, backorder AS lines, short_warehouse, \
+         backordered_at AS waiting_since FROM orders \
+         WHERE status IN ('backordered', 'on_hold') ORDER BY backordered_at, order_id",
+    )
+    .fetch_all(pool)
+    .await
+}
+
 /// Puts every backorder older than the configured time on hold; how many.
 pub async fn hold_overdue(pool: &PgPool, settings: &VerificationSettings) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;

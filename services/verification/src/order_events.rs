@@ -166,6 +166,8 @@ async fn clear_low_marks(
 async fn packed(conn: &mut PgConnection, msg: &Incoming) -> Result<(), HandleError> {
     msg.decode::<order::Packed>()?;
     let order_id = msg.envelope.order_id;
+    // The order's record before its stock rows, as the backorder refill locks them.
+    order_record::lock(&mut *conn, order_id).await?;
     let shipped: Vec<Reservation> = reservation::settle(conn, order_id, Settlement::Ship).await?;
     if shipped.is_empty() {
         if !order_record::is_known(&mut *conn, order_id).await? {
@@ -186,6 +188,7 @@ async fn packed(conn: &mut PgConnection, msg: &Incoming) -> Result<(), HandleErr
 async fn unpacked(conn: &mut PgConnection, msg: &Incoming) -> Result<(), HandleError> {
     let unpacked = msg.decode::<order::Unpacked>()?;
     let order_id = msg.envelope.order_id;
+    order_record::lock(&mut *conn, order_id).await?;
     let warehouses: Vec<String> = unpacked
         .groups
         .iter()
@@ -204,6 +207,7 @@ async fn unpacked(conn: &mut PgConnection, msg: &Incoming) -> Result<(), HandleE
 async fn delivery_failed(conn: &mut PgConnection, msg: &Incoming) -> Result<(), HandleError> {
     msg.decode::<order::DeliveryFailed>()?;
     let order_id = msg.envelope.order_id;
+    order_record::lock(&mut *conn, order_id).await?;
     let returned = reservation::settle(conn, order_id, Settlement::Return).await?;
     if !returned.is_empty() {
         order_record::advance(&mut *conn, order_id, OrderStatus::Returned).await?;

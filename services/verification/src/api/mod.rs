@@ -49,6 +49,7 @@ pub fn router(pool: PgPool, keys: ApiKeys, settings: VerificationSettings) -> Ro
         )
         .route("/v1/stock", get(stock_levels::get))
         .route("/v1/stock/low", get(stock_levels::low))
+        .route("/v1/backorders", get(stock_levels::backorders))
         .with_state(AppState {
             pool,
             settings: Arc::new(settings),

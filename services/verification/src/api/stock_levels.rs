@@ -7,7 +7,7 @@ use orderflow_runtime::problem::Problem;
 use serde_json::{Value, json};
 
 use super::{AppState, Params, params};
-use crate::{catalogue, low_stock, stock};
+use crate::{backorder, catalogue, low_stock, stock};
 
 /// `GET /v1/stock?sku=&warehouse=` (both optional) → `{"items": [{"warehouse", "sku",
 /// "on_hand", "reserved", "available", "updated_at"}]}` in (SKU, warehouse) order. An unknown SKU
@@ -36,5 +36,16 @@ pub async fn get(
 pub async fn low(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     caller.require(Role::Staff)?;
     let items = low_stock::list(&state.pool).await?;
+    Ok(Json(json!({ "items": items })))
+}
+
+/// `GET /v1/backorders` → `{"items": [{"order_id", "status": "backordered|on_hold", "lines":
+/// [{"line_no", "sku", "missing"}], "short_warehouse"?, "waiting_since"}]}`, oldest first.
+pub async fn backorders(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, Problem> {
+    caller.require(Role::Staff)?;
+    let items = backorder::list(&state.pool).await?;
     Ok(Json(json!({ "items": items })))
 }

@@ -38,8 +38,23 @@ async fn a_backorder_is_filled_by_a_receipt_first_come_first_served() {
     app.place(order("EUR", &[("HAT-1", 1, 2500)])).await;
     let rejected = probe.next_of::<Rejected>(WAIT).await.payload;
     assert_eq!(rejected.reasons[0].code, "out_of_stock");
-    // Nothing is held while waiting.
+    // Nothing is held while waiting; staff see the queue in the order it is served.
     assert_eq!(app.stock("MUG-1").await, vec![("BER".into(), 1, 0, 1)]);
+    let (_, waiting) = app
+        .call(
+            reqwest::Method::GET,
+            "/v1/backorders",
+            Some(crate::helpers::STAFF),
+            None,
+        )
+        .await;
+    let queue: Vec<&str> = waiting["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|b| b["order_id"].as_str())
+        .collect();
+    assert_eq!(queue, vec![first.to_string(), second.to_string()]);
 
     // Enough for the first order only: it goes first, the second keeps waiting.
     app.receive("BER", "MUG-1", 3).await;
