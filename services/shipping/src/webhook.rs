@@ -15,7 +15,8 @@
 //! shipment) becomes the broker message the carrier would have published: written to the
 //! outbox for `orderflow.carrier-events` with key `<code>.<type>`, so it is handled by the same
 //! consumer as every reply, with the same matching, ordering and dead-lettering. Its
-//! `message_id` is derived from (carrier, `event_id`), so a retried call is handled once.
+//! `message_id` is derived from (carrier, `event_id`) and recorded in `webhook_calls` in the
+//! same transaction, so a retried call is answered as a duplicate and handled once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -217,41 +218,34 @@ async fn accept<E: Event>(
         ));
     }
     let id = message_id(code, &call.event_id);
-    let seen: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM outbox WHERE message_id = $1) \
-             OR EXISTS (SELECT 1 FROM inbox WHERE message_id = $1)",
-    )
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
     let answer = |duplicate: bool| {
         (
             StatusCode::ACCEPTED,
             Json(json!({"message_id": id, "duplicate": duplicate})),
         )
     };
-    if seen {
+    // A concurrent retry waits here for this transaction, then finds the row.
+    let first = sqlx::query(
+        "INSERT INTO webhook_calls (message_id, carrier, event_id) VALUES ($1, $2, $3) \
+         ON CONFLICT (message_id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(code)
+    .bind(&call.event_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !first {
         return Ok(answer(true));
     }
     let mut envelope = Envelope::new(&format!("{code}-webhook"), order_id, payload);
     envelope.message_id = id;
     envelope.correlation_id = correlation_id.unwrap_or(order_id);
     envelope.causation_id = request_message_id;
-    match outbox::enqueue(&mut tx, &envelope, Some(code)).await {
-        Ok(()) => {}
-        // The same call, retried while this one was in flight.
-        Err(e) if is_unique_violation(&e) => return Ok(answer(true)),
-        Err(e) => return Err(e.into()),
-    }
+    outbox::enqueue(&mut tx, &envelope, Some(code)).await?;
     tx.commit().await?;
     Ok(answer(false))
-}
-
-fn is_unique_violation(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<sqlx::Error>()
-        .and_then(|e| e.as_database_error())
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "23505")
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod http;
 mod label_timeout;
 mod orders;
 mod pickup;
+mod python_adapter;
 mod rules;
 mod support;
 mod webhook;
