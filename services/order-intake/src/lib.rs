@@ -8,6 +8,7 @@
 //! - [`confirmation`]: on `order.paid`, records the customer's confirmation, completes the order
 //!   and publishes `order.completed`.
 
+use anyhow::Context;
 use orderflow_messages::{order, payment, stock};
 use orderflow_runtime::topology::QueueSpec;
 use orderflow_runtime::{BoundService, CancellationToken, Service, ServiceSpec, Settings};
@@ -16,6 +17,7 @@ use sqlx::migrate::Migrator;
 
 pub mod api;
 pub mod confirmation;
+pub mod delivery;
 pub mod field_rules;
 pub mod import;
 pub mod journey;
@@ -43,6 +45,12 @@ pub struct OrderIntakeSettings {
     pub shop_name: String,
     /// How long an `Idempotency-Key` of `POST /v1/orders` is remembered; older keys are new.
     pub idempotency_key_lifetime_seconds: u64,
+    /// Notifications: attempts per delivery, the first retry's wait (doubled after each further
+    /// failure), how often the worker looks for due ones, and a webhook call's timeout.
+    pub notification_max_attempts: i32,
+    pub notification_first_backoff_ms: u64,
+    pub notification_poll_ms: u64,
+    pub webhook_timeout_ms: u64,
 }
 
 impl Default for OrderIntakeSettings {
@@ -50,6 +58,10 @@ impl Default for OrderIntakeSettings {
         OrderIntakeSettings {
             shop_name: "orderflow".to_owned(),
             idempotency_key_lifetime_seconds: 24 * 60 * 60,
+            notification_max_attempts: 8,
+            notification_first_backoff_ms: 1000,
+            notification_poll_ms: 500,
+            webhook_timeout_ms: 10_000,
         }
     }
 }
@@ -102,6 +114,19 @@ pub async fn build(settings: &Settings) -> anyhow::Result<BoundService> {
             shop_name: own.shop_name,
         },
     )?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(own.webhook_timeout_ms))
+        .build()
+        .context("building the webhook client")?;
+    delivery::spawn(
+        service.pool.clone(),
+        delivery::Retries {
+            max_attempts: own.notification_max_attempts.max(1),
+            first_backoff: std::time::Duration::from_millis(own.notification_first_backoff_ms),
+            poll: std::time::Duration::from_millis(own.notification_poll_ms.max(10)),
+        },
+        delivery::WebhookSink { client },
+    );
     let api = api::Api {
         pool: service.pool.clone(),
         key_lifetime: std::time::Duration::from_secs(own.idempotency_key_lifetime_seconds),

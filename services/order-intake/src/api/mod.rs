@@ -13,13 +13,15 @@
 //!   ([`cancelling`] too: both are requests about an order in flight).
 //! - `POST /v1/orders/{id}/feedback` (shop owner, staff), `GET /v1/feedback/summary` (staff)
 //!   ([`feedback`]).
+//! - `POST/GET /v1/webhooks`, `DELETE /v1/webhooks/{id}` (shop: its own), and
+//!   `GET /v1/orders/{id}/notifications`, the order's delivery log ([`webhooks`]).
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use orderflow_runtime::auth::{ApiKeys, Caller, Role, protect};
 use orderflow_runtime::problem::Problem;
 use serde_json::json;
@@ -33,6 +35,7 @@ mod cancelling;
 mod feedback;
 mod listing;
 mod placing;
+mod webhooks;
 
 /// What every handler needs.
 #[derive(Debug, Clone)]
@@ -63,6 +66,12 @@ pub fn router(api: Api, keys: ApiKeys) -> Router {
         )
         .route("/v1/orders/{id}/feedback", post(feedback::give_feedback))
         .route("/v1/feedback/summary", get(feedback::feedback_summary))
+        .route("/v1/orders/{id}/notifications", get(webhooks::delivery_log))
+        .route(
+            "/v1/webhooks",
+            get(webhooks::list).post(webhooks::subscribe),
+        )
+        .route("/v1/webhooks/{id}", delete(webhooks::unsubscribe))
         .with_state(api);
     protect(routes, keys)
 }

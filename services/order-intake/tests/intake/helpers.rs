@@ -36,7 +36,18 @@ impl App {
 
     /// With the development keys plus `shop:acme:…` and `shop:globex:…`.
     pub async fn spawn_with_shops() -> App {
+        App::spawn_with_shops_and(&[]).await
+    }
+
+    /// Like [`App::spawn_with_shops`], with `[order_intake]` settings of its own.
+    pub async fn spawn_with_shops_and(own: &[(&str, i64)]) -> App {
         let mut env = TestEnv::new();
+        for (key, value) in own {
+            env.settings = env
+                .settings
+                .with(&format!("order_intake.{key}"), *value)
+                .expect("setting");
+        }
         env.settings.api_keys = ApiKeys::parse(&format!(
             "{DEVELOPMENT_API_KEYS},shop:acme:{ACME},shop:globex:{GLOBEX}"
         ))

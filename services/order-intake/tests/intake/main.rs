@@ -5,6 +5,7 @@ mod feedback;
 mod following;
 mod helpers;
 mod importing;
+mod notifying;
 mod placing;
 mod reading;
 mod requests;
