@@ -165,17 +165,18 @@ async fn set_mode(
     ))
 }
 
+/// Query parameters are read as text, so a malformed one is a 422 naming it like any other.
 #[derive(Debug, Deserialize)]
 struct ListQuery {
     status: Option<String>,
-    limit: Option<i64>,
+    limit: Option<String>,
 }
 
 impl ListQuery {
     fn limit(&self) -> Result<i64, Problem> {
-        match self.limit {
+        match self.limit.as_deref().map(str::parse::<i64>) {
             None => Ok(100),
-            Some(n) if (1..=500).contains(&n) => Ok(n),
+            Some(Ok(n)) if (1..=500).contains(&n) => Ok(n),
             Some(_) => Err(Problem::validation(vec![FieldError::new(
                 "limit",
                 "range",

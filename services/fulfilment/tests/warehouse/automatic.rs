@@ -106,3 +106,43 @@ async fn an_admin_hands_a_manual_warehouses_open_pick_lists_to_the_simulator() {
     );
     service.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_the_simulated_warehouse_and_pack_each_order_once() {
+    let env = TestEnv::new();
+    let settings = settings(
+        &env,
+        &[
+            ("pick_delay_ms", "100"),
+            ("task_delay_ms", "100"),
+            ("pack_delay_ms", "100"),
+        ],
+    );
+    let mut first = Fulfilment::start(&env, &settings).await;
+    let second = Fulfilment::start(&env, &settings).await;
+    let mut orders = std::collections::BTreeSet::new();
+    for i in 0..20 {
+        let replica = if i % 2 == 0 { &first } else { &second };
+        let input = replica
+            .verify(verified(
+                &[(1, "MUG", 2, 700, &["gift wrap"])],
+                &[("berlin", 1, 1), ("hamburg", 1, 1)],
+            ))
+            .await;
+        orders.insert(input.order_id);
+    }
+    let mut packed = std::collections::BTreeSet::new();
+    while packed.len() < orders.len() {
+        let next = first.probe.next_of::<order::Packed>(WAIT).await;
+        assert_eq!(units_per_group(&next.payload.groups).len(), 2);
+        assert!(
+            packed.insert(next.order_id),
+            "{} packed twice",
+            next.order_id
+        );
+    }
+    assert_eq!(packed, orders);
+    first.assert_quiet("every order packed once").await;
+    second.stop().await;
+    first.stop().await;
+}

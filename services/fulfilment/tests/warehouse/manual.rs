@@ -24,6 +24,17 @@ async fn a_manual_warehouse_packs_only_what_staff_pick_and_close() {
     service
         .assert_quiet("nothing is packed before staff work")
         .await;
+    for query in ["limit=lots", "limit=0", "status=lost"] {
+        let (status, body) = service
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/warehouses/berlin/pick-lists?{query}"),
+                STAFF,
+                None,
+            )
+            .await;
+        assert_eq!(status, 422, "{query}: {body}");
+    }
 
     let parcel = json!({"lines": [{"line_no": 1, "quantity": 2}]});
     let (status, body) = service
