@@ -2,7 +2,8 @@
 //! packs what was picked into parcels.
 //!
 //! - [`pick_list`]: opening pick lists and customisation tasks, confirming picks (a short pick
-//!   publishes `order.fulfilment_failed`), completing tasks; the per-order lock every change takes.
+//!   publishes `order.fulfilment_failed`); the per-order lock every change takes. [`task`]:
+//!   customisation tasks, done before packing.
 //! - [`parcel`]: closing parcels within the [`packing`] rules and publishing `order.packed`, its
 //!   parcels grouped by warehouse, once every pick list of the order is packed.
 //! - [`warehouse`]: settings and each warehouse's mode — `automatic`, worked by the
@@ -19,6 +20,7 @@ mod packing;
 mod parcel;
 mod pick_list;
 mod simulator;
+mod task;
 mod views;
 mod warehouse;
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
 use crate::packing::PackingRules;
+use crate::pick_list::Floor;
 use orderflow_messages::types::Dimensions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +136,36 @@ impl Modes {
                 None => (self.default_mode, "default"),
             },
         })
+    }
+}
+
+impl Floor {
+    /// Switches a warehouse's mode, and hands its unfinished pick lists to the new mode: the
+    /// simulated warehouse takes them up at once, or leaves them to staff.
+    pub async fn set_mode(
+        &self,
+        conn: &mut PgConnection,
+        warehouse: &str,
+        mode: Mode,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO warehouse_modes (warehouse, mode) VALUES ($1, $2) \
+             ON CONFLICT (warehouse) DO UPDATE SET mode = excluded.mode, updated_at = now()",
+        )
+        .bind(warehouse)
+        .bind(mode.as_str())
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "UPDATE pick_lists SET mode = $2, updated_at = now(), \
+             due_at = CASE WHEN $2 = 'automatic' THEN now() END \
+             WHERE warehouse = $1 AND status IN ('open', 'picked') AND mode <> $2",
+        )
+        .bind(warehouse)
+        .bind(mode.as_str())
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
     }
 }
 
