@@ -23,6 +23,7 @@ pub mod import;
 pub mod journey;
 pub mod lifecycle;
 pub mod notification;
+pub mod openapi;
 pub mod order_request;
 pub mod orders;
 pub mod placement;

@@ -45,6 +45,7 @@ pub struct Api {
     pub key_lifetime: Duration,
 }
 
+/// Every route, in the order of [`crate::openapi::OPERATIONS`]; `/openapi.json` needs no key.
 pub fn router(api: Api, keys: ApiKeys) -> Router {
     let routes = Router::new()
         .route(
@@ -65,15 +66,19 @@ pub fn router(api: Api, keys: ApiKeys) -> Router {
             put(cancelling::change_payment_method),
         )
         .route("/v1/orders/{id}/feedback", post(feedback::give_feedback))
-        .route("/v1/feedback/summary", get(feedback::feedback_summary))
         .route("/v1/orders/{id}/notifications", get(webhooks::delivery_log))
+        .route("/v1/feedback/summary", get(feedback::feedback_summary))
         .route(
             "/v1/webhooks",
             get(webhooks::list).post(webhooks::subscribe),
         )
         .route("/v1/webhooks/{id}", delete(webhooks::unsubscribe))
         .with_state(api);
-    protect(routes, keys)
+    let document = Router::new().route(
+        "/openapi.json",
+        get(|| async { axum::Json(crate::openapi::document()) }),
+    );
+    protect(routes, keys).merge(document)
 }
 
 /// The order id in a path.
