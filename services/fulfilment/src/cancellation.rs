@@ -65,9 +65,9 @@ impl Floor {
         .execute(&mut *conn)
         .await?;
         sqlx::query(
-            "UPDATE pick_lists SET status = 'cancelled', due_at = NULL, \
-             awaiting_reallocation = false, updated_at = now() \
-             WHERE order_id = $1 AND status IN ('open', 'picked', 'packed')",
+            "UPDATE pick_lists SET due_at = NULL, awaiting_reallocation = false, updated_at = now(), \
+             status = CASE WHEN status = 'short' THEN status ELSE 'cancelled' END \
+             WHERE order_id = $1 AND (status IN ('open', 'picked', 'packed') OR awaiting_reallocation)",
         )
         .bind(order_id)
         .execute(&mut *conn)
