@@ -1,6 +1,7 @@
 //! `orderflow`, the operator's binary: run everything in one process, load a demo, migrate,
 //! print the topology or the message schemas.
 
+mod definitions;
 mod demo;
 mod up;
 
@@ -34,6 +35,8 @@ enum Command {
     Migrate,
     /// Print the broker topology (exchanges, queues, bindings) as JSON.
     Topology,
+    /// Write the broker's definitions (topology, users, permissions) for RabbitMQ to load at boot.
+    Definitions(definitions::DefinitionsArgs),
     /// Write the messages' JSON Schemas into a directory.
     Schemas {
         #[arg(default_value = "shared/messages/schemas")]
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
             Command::Up => up::run(settings, orderflow_runtime::service::shutdown_token()).await,
             Command::Demo(args) => demo::run(&settings, args).await,
             Command::Migrate => up::migrate(&settings).await,
+            Command::Definitions(args) => definitions::run(&settings, args),
             Command::Topology => {
                 println!(
                     "{}",

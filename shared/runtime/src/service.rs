@@ -298,12 +298,14 @@ where
 {
     let mut args = std::env::args().skip(1);
     let mut config = None;
+    let mut healthcheck = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--config" | "-c" => config = args.next().map(std::path::PathBuf::from),
+            "healthcheck" => healthcheck = true,
             "--help" | "-h" => {
                 println!(
-                    "usage: {name} [--config FILE]\n\nSettings: defaults, then FILE, then the environment (AMQP_URL, DATABASE_URL, ORDERFLOW_<SECTION>__<KEY>)."
+                    "usage: {name} [--config FILE] [healthcheck]\n\n`healthcheck` exits 0 when the running {name} is ready (its /readyz), 1 otherwise.\n\nSettings: defaults, then FILE, then the environment (AMQP_URL, DATABASE_URL, ORDERFLOW_<SECTION>__<KEY>)."
                 );
                 return std::process::ExitCode::SUCCESS;
             }
@@ -320,6 +322,9 @@ where
             return std::process::ExitCode::FAILURE;
         }
     };
+    if healthcheck {
+        return crate::healthcheck::run(name, &settings);
+    }
     crate::telemetry::init(&settings);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

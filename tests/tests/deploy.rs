@@ -1,0 +1,505 @@
+//! What ops deploy, checked without a Docker engine: every compose file in `deploy/` is valid
+//! Compose and production-shaped, sets only settings the binaries understand, runs only
+//! binaries the image holds (and the image holds every binary the workspace builds), and the
+//! broker definitions hold exactly the topology the services declare.
+
+#[path = "deploy/settings_keys.rs"]
+mod settings_keys;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use orderflow_messages::Exchange;
+use orderflow_runtime::Settings;
+use orderflow_runtime::topology::{Names, queue_arguments};
+use serde_json::{Value, json};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+/// Every compose file in deploy/, parsed, with YAML merge keys (`<<: *anchor`) applied as
+/// Compose applies them.
+fn compose_files() -> Vec<(String, Value)> {
+    let mut files: Vec<String> = std::fs::read_dir(repo().join("deploy"))
+        .expect("deploy/")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("docker-compose") && name.ends_with(".yml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "compose files: {files:?}");
+    files
+        .into_iter()
+        .map(|name| {
+            let text = read(&format!("deploy/{name}"));
+            let mut yaml: serde_norway::Value =
+                serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            yaml.apply_merge().unwrap_or_else(|e| panic!("{name}: {e}"));
+            let json = serde_json::to_value(&yaml).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (name, json)
+        })
+        .collect()
+}
+
+fn services(file: &Value) -> Vec<(&String, &Value)> {
+    file["services"]
+        .as_object()
+        .map(|s| s.iter().collect())
+        .unwrap_or_default()
+}
+
+/// Services that run the orderflow image (built from the Dockerfile), with their binary.
+fn orderflow_services(file: &Value) -> Vec<(&String, &Value, String)> {
+    services(file)
+        .into_iter()
+        .filter(|(_, s)| s.get("build").is_some())
+        .map(|(name, s)| {
+            let binary = s["command"][0].as_str().unwrap_or_default().to_owned();
+            (name, s, binary)
+        })
+        .collect()
+}
+
+fn environment(service: &Value) -> BTreeMap<String, String> {
+    service["environment"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            let value = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), value)
+        })
+        .collect()
+}
+
+/// `${NAME:?msg}`, `${NAME:-default}` and `${NAME}` in `text`: (name, default, required).
+fn variables(text: &str) -> Vec<(String, Option<String>, bool)> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start..].find('}') else {
+            break;
+        };
+        let inner = &rest[start + 2..start + len];
+        let (name, default, required) = if let Some((n, d)) = inner.split_once(":-") {
+            (n, Some(d.to_owned()), false)
+        } else if let Some((n, _)) = inner.split_once(":?") {
+            (n, None, true)
+        } else {
+            (inner, None, false)
+        };
+        found.push((name.to_owned(), default, required));
+        rest = &rest[start + len + 1..];
+    }
+    found
+}
+
+/// The values `.env.example` gives; an empty required secret becomes a made-up long one.
+fn example_env() -> BTreeMap<String, String> {
+    read("deploy/.env.example")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            let v = if v.is_empty() {
+                "0123456789abcdef0123456789abcdef"
+            } else {
+                v
+            };
+            (k.trim().to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+/// `value` with its variables substituted as `docker compose` would with `.env.example`.
+fn interpolate(value: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = value.to_owned();
+    for (name, default, _) in variables(value) {
+        let start = out.find("${").expect("variable");
+        let end = start + out[start..].find('}').expect("closing brace");
+        let replacement = env.get(&name).cloned().or(default).unwrap_or_default();
+        out.replace_range(start..=end, &replacement);
+    }
+    out
+}
+
+#[test]
+fn every_compose_file_follows_the_compose_specification() {
+    let schema: Value =
+        serde_json::from_str(&read("deploy/compose-spec.json")).expect("compose-spec.json");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    for (name, file) in compose_files() {
+        let errors: Vec<String> = validator
+            .iter_errors(&file)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{name} is not valid Compose:\n{}",
+            errors.join("\n")
+        );
+    }
+}
+
+#[test]
+fn the_stack_is_production_shaped() {
+    let files = compose_files();
+    let (_, main) = files
+        .iter()
+        .find(|(name, _)| name == "docker-compose.yml")
+        .expect("docker-compose.yml");
+    for (name, file) in &files {
+        for (service, s) in services(file) {
+            assert!(
+                s.get("container_name").is_none(),
+                "{name}: {service} has a container_name"
+            );
+            let one_shot = s["restart"] == "no";
+            if !one_shot && s.get("image").is_some() {
+                assert!(
+                    s.get("healthcheck").is_some(),
+                    "{name}: {service} has no healthcheck"
+                );
+                assert!(
+                    s.get("restart").is_some(),
+                    "{name}: {service} has no restart policy"
+                );
+            }
+            for (dependency, how) in s["depends_on"].as_object().into_iter().flatten() {
+                assert!(
+                    how.get("condition").is_some(),
+                    "{name}: {service} → {dependency}"
+                );
+            }
+        }
+    }
+    for (service, s) in services(main) {
+        let in_profile = s.get("profiles").is_some();
+        if s.get("ports").is_some() && !in_profile {
+            assert_eq!(
+                service, "order-intake",
+                "only order-intake publishes a port"
+            );
+        }
+    }
+    for (service, s, binary) in orderflow_services(main) {
+        let env = environment(s);
+        if s["restart"] == "no" {
+            continue;
+        }
+        assert_eq!(
+            env.get("ORDERFLOW_ENV").map(String::as_str),
+            Some("production"),
+            "{service}"
+        );
+        assert_eq!(
+            s["healthcheck"]["test"],
+            json!(["CMD", binary, "healthcheck"]),
+            "{service}"
+        );
+        assert!(
+            s["deploy"].get("replicas").is_some(),
+            "{service} has no deploy.replicas"
+        );
+        if let Some((section, keys)) = settings_keys::own_section(&binary)
+            && keys.contains("port")
+        {
+            let host = format!("ORDERFLOW_{}__HOST", section.to_uppercase());
+            assert_eq!(
+                env.get(&host).map(String::as_str),
+                Some("0.0.0.0"),
+                "{service}: {host}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_secret_comes_from_env_and_the_example_names_each_one() {
+    let example = example_env();
+    let commented = read("deploy/.env.example");
+    for (name, _) in compose_files() {
+        let text = read(&format!("deploy/{name}"));
+        for (variable, default, required) in variables(&text) {
+            let secret = ["PASSWORD", "_KEYS", "COOKIE"]
+                .iter()
+                .any(|s| variable.contains(s));
+            assert!(
+                !secret || required,
+                "{name}: the secret {variable} must be `${{{variable}:?…}}`"
+            );
+            assert!(
+                required || default.is_some(),
+                "{name}: {variable} needs a default (:-) or must be required (:?)"
+            );
+            assert!(
+                example.contains_key(&variable) || commented.contains(&format!("# {variable}=")),
+                "{name}: .env.example does not mention {variable}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_environment_variable_a_compose_file_sets_is_a_setting_the_binary_understands() {
+    let example = example_env();
+    let users: BTreeSet<String> = definitions()["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| Some(u["name"].as_str()?.replace('-', "_")))
+        .collect();
+    for (name, file) in compose_files() {
+        for (service, s, binary) in orderflow_services(&file) {
+            let mut sections: BTreeMap<String, BTreeSet<String>> = settings_keys::common_sections()
+                .into_iter()
+                .map(|(n, keys)| (n.to_owned(), keys))
+                .collect();
+            if binary == "orderflow" {
+                // The operator's binary runs every service and writes the broker's users.
+                for b in [
+                    "order-intake",
+                    "verification",
+                    "fulfilment",
+                    "shipping",
+                    "billing",
+                    "carrier-sim",
+                ] {
+                    sections.extend(settings_keys::own_section(b));
+                }
+                sections.insert("broker_users".into(), users.clone());
+            } else {
+                let own = settings_keys::own_section(&binary)
+                    .unwrap_or_else(|| panic!("{name}: {service} runs unknown binary `{binary}`"));
+                sections.extend([own]);
+            }
+            let env = environment(s);
+            for key in env.keys() {
+                if key == "AMQP_URL" || key == "DATABASE_URL" {
+                    continue;
+                }
+                let rest = key
+                    .strip_prefix("ORDERFLOW_")
+                    .unwrap_or_else(|| panic!("{name}: {service} sets {key}, not a setting"))
+                    .to_lowercase();
+                let known = match rest.split_once("__") {
+                    None => settings_keys::TOP_LEVEL.contains(&rest.as_str()),
+                    Some((section, field)) => {
+                        let field = field.split("__").next().unwrap_or_default();
+                        sections
+                            .get(section)
+                            .is_some_and(|keys| keys.contains(field))
+                    }
+                };
+                assert!(
+                    known,
+                    "{name}: {service} ({binary}) sets {key}, which it does not read"
+                );
+            }
+            // And the values load: production mode accepts them, each section parses.
+            let values: Vec<(String, String)> = env
+                .iter()
+                .map(|(k, v)| (k.clone(), interpolate(v, &example)))
+                .collect();
+            let settings = Settings::load_with(None, values)
+                .unwrap_or_else(|e| panic!("{name}: {service}: {e:#}"));
+            if let Some((section, _)) = settings_keys::own_section(&binary) {
+                settings
+                    .http(&section)
+                    .unwrap_or_else(|e| panic!("{name}: {service}: {e:#}"));
+            }
+            if binary == "carrier-sim" {
+                let sim: shipping::carrier_sim::SimSettings =
+                    settings.section("carrier_sim").expect("carrier_sim");
+                sim.validate().expect("carrier_sim settings");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_image_holds_exactly_the_binaries_the_workspace_builds() {
+    let dockerfile = read("Dockerfile").replace("\\\n", " ");
+    let copied: BTreeSet<String> = dockerfile
+        .lines()
+        .filter(|l| l.trim_start().starts_with("COPY --from=build"))
+        .flat_map(|l| l.split_whitespace())
+        .filter_map(|word| {
+            word.split_once("/target/release/")
+                .map(|(_, bin)| bin.to_owned())
+        })
+        .collect();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .current_dir(repo())
+        .output()
+        .expect("cargo metadata");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout).expect("metadata");
+    let built: BTreeSet<String> = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter(|t| {
+            t["kind"]
+                .as_array()
+                .is_some_and(|k| k.contains(&json!("bin")))
+        })
+        .filter_map(|t| t["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        copied, built,
+        "the Dockerfile copies {copied:?}; the workspace builds {built:?}"
+    );
+    for (name, file) in compose_files() {
+        for (service, _, binary) in orderflow_services(&file) {
+            assert!(
+                copied.contains(&binary),
+                "{name}: {service} runs {binary}, not in the image"
+            );
+        }
+    }
+}
+
+fn definitions() -> Value {
+    serde_json::from_str(&read("deploy/rabbitmq/definitions.json")).expect("definitions.json")
+}
+
+fn amqp_json(value: &lapin::types::AMQPValue) -> Value {
+    use lapin::types::AMQPValue;
+    match value {
+        AMQPValue::LongString(s) => Value::String(s.to_string()),
+        AMQPValue::LongUInt(n) => json!(n),
+        other => panic!("a queue argument of an unexpected type: {other:?}"),
+    }
+}
+
+#[test]
+fn the_broker_definitions_hold_the_topology_the_services_declare() {
+    let names = Names::default();
+    let settings = Settings::load_with(None, Vec::<(String, String)>::new()).expect("defaults");
+    let specs = [
+        order_intake::spec(),
+        verification::spec(),
+        fulfilment::spec(),
+        shipping::spec(),
+        billing::spec(),
+    ];
+    let mut queues = BTreeSet::new();
+    let mut bindings = BTreeSet::new();
+    for queue in specs.iter().flat_map(|s| &s.queues) {
+        let args: serde_json::Map<String, Value> =
+            queue_arguments(&names, queue, settings.amqp.delivery_limit)
+                .inner()
+                .iter()
+                .map(|(k, v)| (k.to_string(), amqp_json(v)))
+                .collect();
+        queues.insert((queue.name.clone(), Value::Object(args).to_string()));
+        let dead = queue.dead_letter_name();
+        queues.insert((dead.clone(), json!({"x-queue-type": "quorum"}).to_string()));
+        bindings.insert((
+            Exchange::DeadLetters.name().to_owned(),
+            dead,
+            queue.name.clone(),
+        ));
+        for b in &queue.bindings {
+            bindings.insert((
+                b.exchange.name().to_owned(),
+                queue.name.clone(),
+                b.key.clone(),
+            ));
+        }
+    }
+    let defs = definitions();
+    let listed = |key: &str| defs[key].as_array().cloned().unwrap_or_default();
+    let defined_queues: BTreeSet<(String, String)> = listed("queues")
+        .iter()
+        .map(|q| {
+            (
+                q["name"].as_str().unwrap_or_default().to_owned(),
+                q["arguments"].to_string(),
+            )
+        })
+        .collect();
+    let defined_bindings: BTreeSet<(String, String, String)> = listed("bindings")
+        .iter()
+        .map(|b| {
+            let field = |f: &str| b[f].as_str().unwrap_or_default().to_owned();
+            (field("source"), field("destination"), field("routing_key"))
+        })
+        .collect();
+    let exchanges: BTreeSet<(String, String)> = listed("exchanges")
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap_or_default().into(),
+                e["type"].as_str().unwrap_or_default().into(),
+            )
+        })
+        .collect();
+    let expected_exchanges: BTreeSet<(String, String)> = Exchange::ALL
+        .iter()
+        .map(|e| (e.name().to_owned(), e.kind().to_owned()))
+        .collect();
+    assert_eq!(exchanges, expected_exchanges);
+    assert_eq!(
+        defined_queues, queues,
+        "queues differ: regenerate deploy/rabbitmq/definitions.json"
+    );
+    assert_eq!(
+        defined_bindings, bindings,
+        "bindings differ: regenerate definitions.json"
+    );
+    assert!(
+        listed("users").iter().all(|u| u["name"] != "guest"),
+        "no guest user"
+    );
+
+    // Each service connects as its own user, to the definitions' vhost.
+    let (_, main) = compose_files()
+        .into_iter()
+        .find(|(name, _)| name == "docker-compose.yml")
+        .expect("docker-compose.yml");
+    let users: BTreeSet<String> = listed("users")
+        .iter()
+        .filter_map(|u| u["name"].as_str().map(str::to_owned))
+        .collect();
+    let vhost = defs["vhosts"][0]["name"]
+        .as_str()
+        .expect("vhost")
+        .to_owned();
+    for (service, s, binary) in orderflow_services(&main) {
+        if let Some(url) = environment(s).get("AMQP_URL") {
+            let user = url
+                .split("://")
+                .nth(1)
+                .and_then(|r| r.split(':').next())
+                .unwrap_or_default();
+            assert_eq!(user, binary, "{service} connects as {user}");
+            assert!(users.contains(user), "{service}: no broker user {user}");
+            assert!(
+                url.ends_with(&format!("/{vhost}")),
+                "{service}: {url} is not on vhost {vhost}"
+            );
+        }
+    }
+}
