@@ -28,6 +28,7 @@ pub struct Api {
     pub floor: SharedFloor,
 }
 
+/// Every route, in the order of [`crate::openapi::OPERATIONS`].
 pub fn router(api: Api) -> Router {
     Router::new()
         .route("/v1/fulfilments/{order_id}", get(get_fulfilment))

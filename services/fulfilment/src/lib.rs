@@ -11,10 +11,11 @@
 //!   through the [`api`].
 //! - [`cancellation`]: `order.cancelled` stops the work or unpacks (`order.unpacked`);
 //!   `order.reallocated` opens pick lists for units re-reserved after a short pick.
-//! - [`orders`]: the consumer that dispatches the events above.
+//! - [`orders`]: the consumer that dispatches the events above; [`openapi`]: `/openapi.json`.
 
 mod api;
 mod cancellation;
+pub mod openapi;
 mod orders;
 mod packing;
 mod parcel;
@@ -75,7 +76,11 @@ pub async fn build(settings: &Settings) -> anyhow::Result<BoundService> {
         pool: service.pool.clone(),
         floor,
     });
-    let api = orderflow_runtime::auth::protect(api, settings.api_keys.clone());
+    let document = axum::Router::new().route(
+        "/openapi.json",
+        axum::routing::get(|| async { axum::Json(openapi::document()) }),
+    );
+    let api = orderflow_runtime::auth::protect(api, settings.api_keys.clone()).merge(document);
     service.bind(api).await.context("fulfilment HTTP")
 }
 

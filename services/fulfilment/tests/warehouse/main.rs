@@ -3,5 +3,6 @@
 
 mod automatic;
 mod cancellation;
+mod documenting;
 mod manual;
 mod support;
