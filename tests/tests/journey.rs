@@ -264,7 +264,8 @@ const STAGES: [&str; 6] = [
 
 /// Places an order while `held` is stopped, so it waits at `status`; cancels it there; lets the
 /// held stage go; and checks that nothing of the order is left anywhere: the order is
-/// cancelled, no stock is reserved or missing, and no money is held or taken.
+/// cancelled, no stock is reserved or missing (unpacked goods are back on the shelf), no
+/// shipment is on its way, and no money is held or taken.
 async fn cancel_while_waiting_at(status: &str, held: &str) {
     let env = TestEnv::new();
     let mut stages: Vec<(&str, Stage)> = Vec::new();
@@ -341,6 +342,18 @@ async fn cancel_while_waiting_at(status: &str, held: &str) {
                     !held_or_taken || p["refunded"] == p["amount"]
                 })
             })
+        }
+    })
+    .await;
+    let shipping = addr(&stages, "shipping");
+    let shipments_url = format!("http://{shipping}/v1/shipments?order_id={id}");
+    eventually("no shipment on its way", WAIT, || {
+        let url = shipments_url.clone();
+        async move {
+            let (_, list) = call(reqwest::Method::GET, url, ADMIN, None).await;
+            list["shipments"]
+                .as_array()
+                .is_some_and(|s| s.iter().all(|s| s["status"] == "cancelled"))
         }
     })
     .await;
