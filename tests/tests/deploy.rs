@@ -3,132 +3,22 @@
 //! binaries the image holds (and the image holds every binary the workspace builds), and the
 //! broker definitions hold exactly the topology the services declare.
 
+#[path = "deploy/compose.rs"]
+mod compose;
 #[path = "deploy/settings_keys.rs"]
 mod settings_keys;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 
 use orderflow_messages::Exchange;
 use orderflow_runtime::Settings;
 use orderflow_runtime::topology::{Names, queue_arguments};
 use serde_json::{Value, json};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn read(path: &str) -> String {
-    std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"))
-}
-
-/// Every compose file in deploy/, parsed, with YAML merge keys (`<<: *anchor`) applied as
-/// Compose applies them.
-fn compose_files() -> Vec<(String, Value)> {
-    let mut files: Vec<String> = std::fs::read_dir(repo().join("deploy"))
-        .expect("deploy/")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|name| name.starts_with("docker-compose") && name.ends_with(".yml"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 2, "compose files: {files:?}");
-    files
-        .into_iter()
-        .map(|name| {
-            let text = read(&format!("deploy/{name}"));
-            let mut yaml: serde_norway::Value =
-                serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            yaml.apply_merge().unwrap_or_else(|e| panic!("{name}: {e}"));
-            let json = serde_json::to_value(&yaml).unwrap_or_else(|e| panic!("{name}: {e}"));
-            (name, json)
-        })
-        .collect()
-}
-
-fn services(file: &Value) -> Vec<(&String, &Value)> {
-    file["services"]
-        .as_object()
-        .map(|s| s.iter().collect())
-        .unwrap_or_default()
-}
-
-/// Services that run the orderflow image (built from the Dockerfile), with their binary.
-fn orderflow_services(file: &Value) -> Vec<(&String, &Value, String)> {
-    services(file)
-        .into_iter()
-        .filter(|(_, s)| s.get("build").is_some())
-        .map(|(name, s)| {
-            let binary = s["command"][0].as_str().unwrap_or_default().to_owned();
-            (name, s, binary)
-        })
-        .collect()
-}
-
-fn environment(service: &Value) -> BTreeMap<String, String> {
-    service["environment"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| {
-            let value = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            (k.clone(), value)
-        })
-        .collect()
-}
-
-/// `${NAME:?msg}`, `${NAME:-default}` and `${NAME}` in `text`: (name, default, required).
-fn variables(text: &str) -> Vec<(String, Option<String>, bool)> {
-    let mut found = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        let Some(len) = rest[start..].find('}') else {
-            break;
-        };
-        let inner = &rest[start + 2..start + len];
-        let (name, default, required) = if let Some((n, d)) = inner.split_once(":-") {
-            (n, Some(d.to_owned()), false)
-        } else if let Some((n, _)) = inner.split_once(":?") {
-            (n, None, true)
-        } else {
-            (inner, None, false)
-        };
-        found.push((name.to_owned(), default, required));
-        rest = &rest[start + len + 1..];
-    }
-    found
-}
-
-/// The values `.env.example` gives; an empty required secret becomes a made-up long one.
-fn example_env() -> BTreeMap<String, String> {
-    read("deploy/.env.example")
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| {
-            let v = if v.is_empty() {
-                "0123456789abcdef0123456789abcdef"
-            } else {
-                v
-            };
-            (k.trim().to_owned(), v.to_owned())
-        })
-        .collect()
-}
-
-/// `value` with its variables substituted as `docker compose` would with `.env.example`.
-fn interpolate(value: &str, env: &BTreeMap<String, String>) -> String {
-    let mut out = value.to_owned();
-    for (name, default, _) in variables(value) {
-        let start = out.find("${").expect("variable");
-        let end = start + out[start..].find('}').expect("closing brace");
-        let replacement = env.get(&name).cloned().or(default).unwrap_or_default();
-        out.replace_range(start..=end, &replacement);
-    }
-    out
-}
+use compose::{
+    compose_files, environment, example_env, interpolate, orderflow_services, read, repo, services,
+    variables,
+};
 
 #[test]
 fn every_compose_file_follows_the_compose_specification() {
@@ -282,7 +172,7 @@ fn every_environment_variable_a_compose_file_sets_is_a_setting_the_binary_unders
             }
             let env = environment(s);
             for key in env.keys() {
-                if key == "AMQP_URL" || key == "DATABASE_URL" {
+                if compose::PROCESS_VARIABLES.contains(&key.as_str()) {
                     continue;
                 }
                 let rest = key
