@@ -103,19 +103,21 @@ pub fn variables(text: &str) -> Vec<(String, Option<String>, bool)> {
     found
 }
 
-/// The values `.env.example` gives; an empty required secret becomes a made-up long one.
+/// The values `.env.example` gives; an empty required secret becomes a made-up long one (an
+/// admin key for `ORDERFLOW_API_KEYS`).
 pub fn example_env() -> BTreeMap<String, String> {
     read("deploy/.env.example")
         .lines()
         .filter(|l| !l.trim_start().starts_with('#'))
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| {
-            let v = if v.is_empty() {
-                "0123456789abcdef0123456789abcdef"
-            } else {
-                v
+            let k = k.trim();
+            let v = match (k, v.is_empty()) {
+                ("ORDERFLOW_API_KEYS", true) => "admin:ops:0123456789abcdef0123456789abcdef",
+                (_, true) => "0123456789abcdef0123456789abcdef",
+                (_, false) => v,
             };
-            (k.trim().to_owned(), v.to_owned())
+            (k.to_owned(), v.to_owned())
         })
         .collect()
 }
