@@ -115,6 +115,12 @@ impl Stage {
         self.progress.rank() >= Status::Shipped.rank()
     }
 
+    /// Whether a cancellation may still be asked for: not once finished, nor once handed to a
+    /// carrier (shipping would refuse it).
+    pub fn may_cancel(self) -> bool {
+        !self.status.is_terminal() && !self.has_shipped()
+    }
+
     /// Whether the goods reached the customer (`delivered` or beyond).
     pub fn has_delivered(self) -> bool {
         self.progress.rank() >= Status::Delivered.rank()
@@ -310,6 +316,27 @@ mod tests {
         let delivered = held.advance(Status::Delivered).expect("released");
         assert_eq!(delivered.status, Status::Delivered);
         assert_eq!(delivered.progress, Status::Delivered);
+    }
+
+    #[test]
+    fn an_order_may_be_cancelled_until_it_is_handed_to_a_carrier() {
+        let cancellable: Vec<String> = every_stage()
+            .into_iter()
+            .filter(|s| s.may_cancel())
+            .map(name)
+            .collect();
+        assert_eq!(
+            cancellable,
+            [
+                "placed",
+                "verified",
+                "packed",
+                "backordered@placed",
+                "on_hold@placed",
+                "on_hold@verified",
+                "on_hold@packed",
+            ]
+        );
     }
 
     #[test]

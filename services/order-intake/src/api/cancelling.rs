@@ -106,7 +106,7 @@ async fn too_late_to_cancel(
             "order {id} was rejected; there is nothing to cancel"
         )),
         Status::Completed => Some(format!("order {id} is completed; ask for a return instead")),
-        _ if stage.has_shipped() => {
+        _ if !stage.may_cancel() => {
             let tracking: Vec<String> = sqlx::query_scalar(
                 "SELECT carrier || ' ' || tracking_number FROM order_shipments \
                  WHERE order_id = $1 ORDER BY created_at",
