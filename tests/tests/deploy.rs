@@ -377,6 +377,15 @@ fn the_broker_definitions_hold_the_topology_the_services_declare() {
         .as_str()
         .expect("vhost")
         .to_owned();
+    let admin = listed("users")
+        .iter()
+        .find(|u| {
+            u["tags"]
+                .as_array()
+                .is_some_and(|t| t.contains(&json!("administrator")))
+        })
+        .and_then(|u| u["name"].as_str().map(str::to_owned))
+        .expect("an administrator");
     for (service, s, binary) in orderflow_services(&main) {
         if let Some(url) = environment(s).get("AMQP_URL") {
             let user = url
@@ -384,7 +393,13 @@ fn the_broker_definitions_hold_the_topology_the_services_declare() {
                 .nth(1)
                 .and_then(|r| r.split(':').next())
                 .unwrap_or_default();
-            assert_eq!(user, binary, "{service} connects as {user}");
+            // Each stage as its own user; the operator's binary as the administrator.
+            let expected = if binary == "orderflow" {
+                &admin
+            } else {
+                &binary
+            };
+            assert_eq!(user, expected, "{service} connects as {user}");
             assert!(users.contains(user), "{service}: no broker user {user}");
             assert!(
                 url.ends_with(&format!("/{vhost}")),
