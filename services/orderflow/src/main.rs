@@ -1,8 +1,12 @@
 //! `orderflow`, the operator's binary: run everything in one process, load a demo, migrate,
 //! print the topology or the message schemas.
 
+mod check;
 mod definitions;
 mod demo;
+mod dlq;
+mod run;
+mod stalled;
 mod up;
 
 use std::path::PathBuf;
@@ -37,6 +41,18 @@ enum Command {
     Topology,
     /// Write the broker's definitions (topology, users, permissions) for RabbitMQ to load at boot.
     Definitions(definitions::DefinitionsArgs),
+    /// Run one stage (or the simulated carrier) in this process, as its own binary would.
+    Run {
+        #[arg(value_enum)]
+        stage: run::Stage,
+    },
+    /// Inspect, replay or purge the dead-letter queues.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
+    /// Verify the invariants (nothing lost, nothing doubled) on a live system; non-zero on a breach.
+    Check(check::CheckArgs),
+    /// List orders waiting in one status longer than its limit; `--publish` announces them.
+    Stalled(stalled::StalledArgs),
     /// Write the messages' JSON Schemas into a directory.
     Schemas {
         #[arg(default_value = "shared/messages/schemas")]
@@ -53,7 +69,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    orderflow_runtime::telemetry::init(&settings);
+    // The reports print to stdout (`--json` for machines), where log lines would corrupt them.
+    let reports = matches!(
+        cli.command,
+        Command::Dlq(_) | Command::Check(_) | Command::Stalled(_)
+    );
+    if !reports {
+        orderflow_runtime::telemetry::init(&settings);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -66,6 +89,17 @@ fn main() -> ExitCode {
             Command::Up => up::run(settings, orderflow_runtime::service::shutdown_token()).await,
             Command::Demo(args) => demo::run(&settings, args).await,
             Command::Migrate => up::migrate(&settings).await,
+            Command::Run { stage } => {
+                run::run(
+                    stage,
+                    settings,
+                    orderflow_runtime::service::shutdown_token(),
+                )
+                .await
+            }
+            Command::Dlq(command) => dlq::run(&settings, command).await,
+            Command::Check(args) => check::run(&settings, args).await,
+            Command::Stalled(args) => stalled::run(&settings, args).await,
             Command::Definitions(args) => definitions::run(&settings, args),
             Command::Topology => {
                 println!(

@@ -37,7 +37,8 @@ impl Broker {
         }
         let open = |role: &str| {
             let props = ConnectionProperties::default()
-                .with_connection_name(format!("{service}/{role}").into())
+                // The prefix tells apart the connections of environments sharing a broker.
+                .with_connection_name(format!("{}{service}/{role}", settings.prefix).into())
                 .enable_auto_recover();
             Connection::connect_uri(uri.clone(), props)
         };

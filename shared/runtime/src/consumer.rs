@@ -314,6 +314,19 @@ impl<H: Handler> ConsumerLoop<H> {
             "x-orderflow-dead-lettered-at",
             chrono::Utc::now().to_rfc3339(),
         );
+        // The dead-letter queue counts its own deliveries in `x-delivery-count` (each time
+        // `orderflow dlq list` looks), so the work queue's count is kept under our own name.
+        let previous = match headers.inner().get("x-delivery-count") {
+            Some(AMQPValue::LongLongInt(n)) => u64::try_from(*n).unwrap_or(0),
+            Some(AMQPValue::LongInt(n)) => u64::try_from(*n).unwrap_or(0),
+            Some(AMQPValue::LongUInt(n)) => u64::from(*n),
+            _ => 0,
+        };
+        put(
+            &mut headers,
+            "x-orderflow-deliveries",
+            (previous + 1).to_string(),
+        );
         let properties: BasicProperties = delivery.properties.clone().with_headers(headers);
         let published = self
             .publisher
