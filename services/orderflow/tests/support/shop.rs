@@ -1,0 +1,125 @@
+//! A shop placing orders over the public HTTP API, as the chaos suite needs it: stock that
+//! suffices, card payments (an invoice paid by transfer waits for money, a person's step), one
+//! order in 50 for an unknown SKU (rejected on purpose), and retries while a replica restarts.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const PRODUCTS: &[(&str, i64, &str, u32)] = &[
+    ("MUG-BLUE", 1250, "standard", 350),
+    ("TEA-SENCHA", 890, "reduced", 120),
+    ("BOOK-RUST", 3990, "reduced", 900),
+    ("LAMP-DESK", 4900, "standard", 1800),
+];
+const WAREHOUSES: &[&str] = &["berlin", "leipzig"];
+const ADMIN: &str = "dev-admin-key";
+const SHOP: &str = "dev-shop-key";
+
+/// Sends until the service answers below 500 (it may be restarting), for up to two minutes.
+async fn send(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    key: &str,
+    body: &Value,
+    idempotency_key: Option<&str>,
+) -> (u16, Value) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut request = client
+            .request(method.clone(), url)
+            .bearer_auth(key)
+            .json(body);
+        if let Some(k) = idempotency_key {
+            request = request.header("Idempotency-Key", k);
+        }
+        if let Ok(response) = request.send().await
+            && response.status().as_u16() < 500
+        {
+            let status = response.status().as_u16();
+            return (status, response.json().await.unwrap_or(Value::Null));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not answer for two minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Warehouses, products and `units` of each product in each warehouse.
+pub async fn stock_up(client: &reqwest::Client, verification: &str, units: i64) {
+    for code in WAREHOUSES {
+        let url = format!("{verification}/v1/warehouses/{code}");
+        let (status, body) = send(
+            client,
+            reqwest::Method::PUT,
+            &url,
+            ADMIN,
+            &json!({"name": code}),
+            None,
+        )
+        .await;
+        assert!(status < 300, "PUT {url}: {status} {body}");
+    }
+    for (sku, price, tax_class, weight) in PRODUCTS {
+        let url = format!("{verification}/v1/products/{sku}");
+        let product = json!({"name": sku, "unit_price": price, "currency": "EUR",
+            "tax_class": tax_class, "weight_grams": weight, "active": true});
+        let (status, body) = send(client, reqwest::Method::PUT, &url, ADMIN, &product, None).await;
+        assert!(status < 300, "PUT {url}: {status} {body}");
+    }
+    for code in WAREHOUSES {
+        let lines: Vec<Value> = PRODUCTS
+            .iter()
+            .map(|(sku, ..)| json!({"sku": sku, "quantity": units}))
+            .collect();
+        let url = format!("{verification}/v1/warehouses/{code}/receipts");
+        let body = json!({"lines": lines, "reason": "chaos stock"});
+        let (status, answer) = send(client, reqwest::Method::POST, &url, ADMIN, &body, None).await;
+        assert!(status < 300, "POST {url}: {status} {answer}");
+    }
+}
+
+/// The `i`th order of a run, and whether it is meant to be rejected.
+pub fn order(run: &str, i: usize) -> (Value, bool) {
+    let mut lines: Vec<Value> = (0..1 + i % 3)
+        .map(|k| {
+            let (sku, price, ..) = PRODUCTS[(i + k) % PRODUCTS.len()];
+            json!({"sku": sku, "quantity": 1 + (i + k) % 3, "unit_price": price})
+        })
+        .collect();
+    let rejected = i % 50 == 49;
+    if rejected {
+        lines.push(json!({"sku": "NO-SUCH-SKU", "quantity": 1, "unit_price": 100}));
+    }
+    let method = ["standard", "express", "pickup", "standard"][i % 4];
+    let order = json!({
+        "channel": "web",
+        "external_reference": format!("chaos-{run}-{i}"),
+        "customer": {"email": "ann@example.com", "name": "Ann Example"},
+        "currency": "EUR",
+        "lines": lines,
+        "shipping_address": {"name": "Ann Example", "line1": "Hauptstr. 1", "postal_code": "10115",
+            "city": "Berlin", "country": "DE"},
+        "delivery": {"shipping_method": method},
+        "payment": {"method": "card", "token": "tok_visa"},
+    });
+    (order, rejected)
+}
+
+/// Places `order` (idempotently, so a retry after a lost answer places it once).
+pub async fn place(client: &reqwest::Client, intake: &str, order: &Value, key: &str) -> Uuid {
+    let url = format!("{intake}/v1/orders");
+    let (status, body) = send(client, reqwest::Method::POST, &url, SHOP, order, Some(key)).await;
+    assert!(
+        status == 201 || status == 200,
+        "POST {url}: {status} {body}"
+    );
+    body["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("an order id in {body}"))
+}
