@@ -1,0 +1,151 @@
+//! The chaos suite's replicas: two processes per stage and the simulated carrier, each
+//! `orderflow run <stage>` with the test environment's settings, killed and restarted at random
+//! by a supervisor that also restarts any that exit on their own.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use orderflow_runtime::CancellationToken;
+use orderflow_runtime::testing::TestEnv;
+use rand::Rng;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::process::{Child, Command};
+
+use crate::support::env_vars;
+
+pub const STAGES: [(&str, &str); 5] = [
+    ("order-intake", "ORDER_INTAKE"),
+    ("verification", "VERIFICATION"),
+    ("fulfilment", "FULFILMENT"),
+    ("shipping", "SHIPPING"),
+    ("billing", "BILLING"),
+];
+
+#[derive(Default)]
+pub struct Figures {
+    pub kills: AtomicUsize,
+    pub restarts: AtomicUsize,
+    pub exits: AtomicUsize,
+    pub closed_connections: AtomicUsize,
+    pub duplicates: AtomicUsize,
+}
+
+pub struct Replica {
+    stage: &'static str,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Replica {
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let err = log.try_clone().expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_orderflow"))
+            .args(["run", self.stage])
+            .envs(self.env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start a replica");
+        self.child = Some(child);
+    }
+
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Two replicas of every stage and one simulated carrier; the first replicas of intake and
+/// verification on known ports (the test talks to them).
+pub fn replicas(env: &TestEnv, dir: &std::path::Path) -> (Vec<Replica>, u16, u16) {
+    let (intake_port, verification_port) = (free_port(), free_port());
+    let mut all = Vec::new();
+    for (stage, section) in STAGES {
+        for i in 0..2 {
+            let port = match (stage, i) {
+                ("order-intake", 0) => intake_port,
+                ("verification", 0) => verification_port,
+                _ => 0,
+            };
+            let mut vars = env_vars(env);
+            vars.push((format!("ORDERFLOW_{section}__PORT"), port.to_string()));
+            vars.push((format!("ORDERFLOW_{section}__HOST"), "127.0.0.1".into()));
+            vars.push(("ORDERFLOW_DATABASE__MAX_CONNECTIONS".into(), "3".into()));
+            all.push(Replica {
+                stage,
+                env: vars,
+                log: dir.join(format!("{stage}-{i}.log")),
+                child: None,
+            });
+        }
+    }
+    let mut vars = env_vars(env);
+    vars.push(("ORDERFLOW_CARRIER_SIM__PORT".into(), "0".into()));
+    all.push(Replica {
+        stage: "carrier-sim",
+        env: vars,
+        log: dir.join("carrier-sim.log"),
+        child: None,
+    });
+    (all, intake_port, verification_port)
+}
+
+/// Kills a random replica now and then and restarts it; restarts any replica that exited.
+pub async fn supervise(
+    mut replicas: Vec<Replica>,
+    chaos: CancellationToken,
+    stop: CancellationToken,
+    figures: Arc<Figures>,
+) {
+    let mut dice = StdRng::from_os_rng();
+    let mut next_kill = Instant::now() + Duration::from_secs(3);
+    loop {
+        if stop.is_cancelled() {
+            break;
+        }
+        for r in &mut replicas {
+            let exited = r
+                .child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            if exited {
+                figures.exits.fetch_add(1, Ordering::Relaxed);
+                figures.restarts.fetch_add(1, Ordering::Relaxed);
+                r.start();
+            }
+        }
+        if !chaos.is_cancelled() && Instant::now() >= next_kill {
+            let i = dice.random_range(0..replicas.len());
+            replicas[i].kill().await;
+            figures.kills.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(dice.random_range(100..800))).await;
+            replicas[i].start();
+            figures.restarts.fetch_add(1, Ordering::Relaxed);
+            next_kill = Instant::now() + Duration::from_millis(dice.random_range(1500..3500));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for r in &mut replicas {
+        r.kill().await;
+    }
+}
