@@ -73,7 +73,7 @@ pub fn run(settings: &Settings, args: DefinitionsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What one user may do.
+/// What one user may do, as regular-expression alternatives (names escaped).
 #[derive(Default)]
 struct Grant {
     configure: BTreeSet<String>,
@@ -90,7 +90,10 @@ pub fn generate(settings: &Settings) -> Value {
         prefix: settings.amqp.prefix.clone(),
     };
     let exchange = |e: Exchange| names.exchange(e);
-    let all_exchanges: BTreeSet<String> = Exchange::ALL.iter().map(|e| exchange(*e)).collect();
+    let all_exchanges: BTreeSet<String> = Exchange::ALL
+        .iter()
+        .map(|e| escape(&exchange(*e)))
+        .collect();
     let topic_exchanges: Vec<String> = Exchange::ALL
         .iter()
         .filter(|e| e.kind() == "topic")
@@ -117,18 +120,29 @@ pub fn generate(settings: &Settings) -> Value {
             order.push(service.clone());
         }
         let grant = grants.entry(service).or_default();
-        own_queue(grant, &names, &name, &dead);
-        grant.write.insert(exchange(Exchange::Events));
+        let carrier_queue = queue["bindings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|b| text(&b["exchange"]) == exchange(Exchange::Carriers));
+        if carrier_queue {
+            // The owner of carrier queues sends the carriers' commands and registers carriers
+            // at runtime (declaring `carrier.<code>` then): any carrier code, not only these.
+            let any = format!(r"{}carrier\.[a-z0-9_-]+", escape(&names.prefix));
+            own_queue(grant, &names, any.clone(), format!(r"{any}\.dead"));
+            grant.write.insert(escape(&exchange(Exchange::Carriers)));
+        } else {
+            own_queue(grant, &names, escape(&name), escape(&dead));
+        }
+        grant.write.insert(escape(&exchange(Exchange::Events)));
         for b in queue["bindings"].as_array().into_iter().flatten() {
             let (source, key) = (text(&b["exchange"]), text(&b["routing_key"]));
             bindings.push(binding(&source, &name, &key));
-            grant.read.insert(source.clone());
+            grant.read.insert(escape(&source));
             if source == exchange(Exchange::Carriers) {
-                // The queue of a carrier: its owner sends the carrier's commands.
-                grant.write.insert(source.clone());
                 carriers.push((key.clone(), name.clone()));
             } else {
-                topic(grant, &source).1.insert(key);
+                topic(grant, &source).1.insert(escape(&key));
             }
         }
     }
@@ -139,13 +153,20 @@ pub fn generate(settings: &Settings) -> Value {
     for (code, queue) in &carriers {
         let user = format!("carrier-{code}");
         let grant = grants.entry(user.clone()).or_default();
-        own_queue(grant, &names, queue, &format!("{queue}.dead"));
-        grant.read.insert(exchange(Exchange::Carriers));
-        grant.write.insert(exchange(Exchange::CarrierEvents));
+        own_queue(
+            grant,
+            &names,
+            escape(queue),
+            escape(&format!("{queue}.dead")),
+        );
+        grant.read.insert(escape(&exchange(Exchange::Carriers)));
+        grant
+            .write
+            .insert(escape(&exchange(Exchange::CarrierEvents)));
         let replies = catalogue::all()
             .iter()
             .filter(|e| e.route == Route::FromCarrier)
-            .map(|e| format!("{code}.{}", e.name))
+            .map(|e| escape(&format!("{code}.{}", e.name)))
             .collect::<Vec<_>>();
         topic(grant, &exchange(Exchange::CarrierEvents))
             .0
@@ -206,21 +227,19 @@ pub fn generate(settings: &Settings) -> Value {
     })
 }
 
-/// A queue the user declares and consumes, with its dead-letter queue.
-fn own_queue(grant: &mut Grant, names: &Names, queue: &str, dead: &str) {
+/// A queue the user declares and consumes, with its dead-letter queue (both as patterns).
+fn own_queue(grant: &mut Grant, names: &Names, queue: String, dead: String) {
     let dlx = names.exchange(Exchange::DeadLetters);
-    for q in [queue, dead] {
-        grant.configure.insert(q.to_owned());
-        grant.write.insert(q.to_owned());
-    }
+    grant.configure.extend([queue.clone(), dead.clone()]);
+    grant.write.extend([queue.clone(), dead]);
     // Declaring a queue with a dead-letter exchange needs read on the queue and write on the
     // exchange; dead letters are published and bound under the queue's own name.
-    grant.read.insert(queue.to_owned());
-    grant.read.insert(dlx.clone());
-    grant.write.insert(dlx.clone());
+    grant.read.insert(queue.clone());
+    grant.read.insert(escape(&dlx));
+    grant.write.insert(escape(&dlx));
     let (write, read) = topic(grant, &dlx);
-    write.insert(queue.to_owned());
-    read.insert(queue.to_owned());
+    write.insert(queue.clone());
+    read.insert(queue);
 }
 
 fn topic<'g>(grant: &'g mut Grant, exchange: &str) -> &'g mut (BTreeSet<String>, BTreeSet<String>) {
@@ -248,13 +267,15 @@ fn domain_events() -> String {
     format!(r"^({})\.[a-z_]+$", aggregates.join("|"))
 }
 
-/// A regular expression matching exactly these names (`^$`, the empty name only, when none).
-fn exactly(names: &BTreeSet<String>) -> String {
-    if names.is_empty() {
+/// A regular expression matching exactly these patterns (`^$`, the empty name only, when none).
+fn exactly(patterns: &BTreeSet<String>) -> String {
+    if patterns.is_empty() {
         return "^$".to_owned();
     }
-    let escaped: Vec<String> = names.iter().map(|n| escape(n)).collect();
-    format!("^({})$", escaped.join("|"))
+    format!(
+        "^({})$",
+        patterns.iter().cloned().collect::<Vec<_>>().join("|")
+    )
 }
 
 fn escape(name: &str) -> String {

@@ -123,12 +123,21 @@ fn a_service_reads_only_its_own_queues_and_binds_only_what_it_consumes() {
             .contains(r"order\.verified")
     );
     assert!(!events["read"].as_str().expect("read").contains("placed"));
-    // Only shipping sends carriers their commands.
+    // Only shipping sends carriers their commands, and it declares the queue of any carrier
+    // registered at runtime.
+    let shipping = permission(&definitions, "shipping");
     assert!(
-        permission(&definitions, "shipping")["write"]
+        shipping["write"]
             .as_str()
             .expect("write")
             .contains(r"orderflow\.carriers")
+    );
+    assert!(
+        shipping["configure"]
+            .as_str()
+            .expect("configure")
+            .contains(r"carrier\.[a-z0-9_-]+|carrier\.[a-z0-9_-]+\.dead"),
+        "{shipping}"
     );
 }
 
