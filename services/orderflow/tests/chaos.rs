@@ -6,9 +6,9 @@
 //! queue. Afterwards every order ended as intended, `orderflow check` passes and every injected
 //! message is in a dead-letter queue with its reason.
 //!
-//! `ORDERFLOW_CHAOS_ORDERS` sets the number of orders (default 600, which a debug build on two
-//! busy cores finishes in about three minutes), `ORDERFLOW_CHAOS_TIMEOUT_SECS` how long the
-//! orders may take to become final once placed (default 180). Stopping and starting the
+//! `ORDERFLOW_CHAOS_ORDERS` sets the number of orders (default 2000, which a debug build on two
+//! busy cores finishes in about three minutes), `ORDERFLOW_CHAOS_TIMEOUT_SECS` the time from the
+//! start by which every order must be final (default 210; the whole test stays under four). Stopping and starting the
 //! whole broker disturbs everyone else using it, so that variant is `#[ignore]`d and also needs
 //! `ORDERFLOW_CHAOS_BROKER_RESTART=1`.
 
@@ -39,11 +39,11 @@ async fn chaos(broker_restart: bool) {
     let orders: usize = std::env::var("ORDERFLOW_CHAOS_ORDERS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(600);
+        .unwrap_or(2000);
     let timeout: u64 = std::env::var("ORDERFLOW_CHAOS_TIMEOUT_SECS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(180);
+        .unwrap_or(210);
     let env = TestEnv::new();
     let migrated = orderflow(&env, &["migrate"]).await;
     assert!(
@@ -111,7 +111,7 @@ async fn chaos(broker_restart: bool) {
         .collect();
     let ids: Vec<Uuid> = intended.keys().copied().collect();
     let db = env.pool("order_intake").await;
-    let deadline = Instant::now() + Duration::from_secs(timeout);
+    let deadline = started + Duration::from_secs(timeout);
     let statuses = loop {
         let rows: Vec<(Uuid, String)> =
             sqlx::query_as("SELECT id, status FROM orders WHERE id = ANY($1)")
@@ -150,8 +150,8 @@ async fn chaos(broker_restart: bool) {
     );
 
     // The replicas keep running undisturbed until the outboxes are drained and the checker
-    // is satisfied (or a minute has passed, and it reports what is wrong).
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // is satisfied (or 20 s have passed, and it reports what is wrong).
+    let deadline = Instant::now() + Duration::from_secs(20);
     let check = loop {
         let check = orderflow(
             &env,
