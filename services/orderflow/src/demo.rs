@@ -35,6 +35,10 @@ pub struct DemoArgs {
     /// verification's base URL (default: from the settings).
     #[arg(long)]
     verification_url: Option<String>,
+    /// billing's base URL (default: from the settings); the demo pays invoices there, as the
+    /// customer's bank would.
+    #[arg(long)]
+    billing_url: Option<String>,
     /// Also run all services in this process for the demo's duration (as `orderflow up`).
     #[arg(long)]
     serve: bool,
@@ -56,6 +60,7 @@ pub(crate) struct Api {
     client: reqwest::Client,
     intake: String,
     verification: String,
+    billing: String,
     admin_key: String,
     shop_key: String,
 }
@@ -125,6 +130,7 @@ impl Api {
         settings: &Settings,
         intake: String,
         verification: String,
+        billing: String,
     ) -> anyhow::Result<Api> {
         Ok(Api {
             client: reqwest::Client::builder()
@@ -132,6 +138,7 @@ impl Api {
                 .build()?,
             intake,
             verification,
+            billing,
             admin_key: settings
                 .api_keys
                 .key_for(Role::Admin)
@@ -148,6 +155,35 @@ impl Api {
     pub(crate) fn shop_key(&self) -> &str {
         &self.shop_key
     }
+
+    /// Plays the customer's bank: an order paid by invoice waits at `invoiced` until the transfer
+    /// arrives, so the demo records one for the invoice's gross amount. The reference makes a
+    /// repeat harmless.
+    async fn pay_invoice_by_transfer(&self, order: &Value) {
+        let is_invoice = order["payment"]["method"] == "invoice" && order["status"] == "invoiced";
+        let Some(number) = order["invoice_number"].as_str().filter(|_| is_invoice) else {
+            return;
+        };
+        let url = format!("{}/v1/invoices/{number}", self.billing);
+        let Ok((200, invoice)) = self
+            .send(reqwest::Method::GET, &url, &self.admin_key, None, None)
+            .await
+        else {
+            return;
+        };
+        let transfer = json!({"invoice_number": number, "amount": invoice["totals"]["gross"],
+            "reference": format!("demo-transfer-{number}")});
+        let url = format!("{}/v1/payments", self.billing);
+        let _ = self
+            .send(
+                reqwest::Method::POST,
+                &url,
+                &self.admin_key,
+                Some(&transfer),
+                None,
+            )
+            .await;
+    }
 }
 
 async fn demo(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {
@@ -155,6 +191,7 @@ async fn demo(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {
         settings,
         base_url(settings, "order_intake", args.intake_url)?,
         base_url(settings, "verification", args.verification_url)?,
+        base_url(settings, "billing", args.billing_url)?,
     )?;
     wait_until_ready(&api).await?;
     load_catalogue(&api, args.orders).await?;
@@ -173,7 +210,7 @@ async fn demo(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {
             let run_id = &run_id;
             let bar = &bar;
             async move {
-                let (order, meant_to_fail) = demo_order(run_id, i, true);
+                let (order, meant_to_fail) = demo_order(run_id, i, true, true);
                 let key = format!("demo-{run_id}-{i}");
                 let (status, body) = api
                     .send(
@@ -231,11 +268,15 @@ async fn demo(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {
                 let api = &api;
                 async move {
                     let url = format!("{}/v1/orders/{id}", api.intake);
-                    let status = api
+                    let order = api
                         .send(reqwest::Method::GET, &url, &api.shop_key, None, None)
                         .await
                         .ok()
-                        .and_then(|(_, body)| body["status"].as_str().map(str::to_owned));
+                        .map(|(_, body)| body);
+                    if let Some(order) = &order {
+                        api.pay_invoice_by_transfer(order).await;
+                    }
+                    let status = order.and_then(|body| body["status"].as_str().map(str::to_owned));
                     (id, status)
                 }
             })
@@ -382,8 +423,13 @@ pub(crate) async fn load_catalogue(api: &Api, orders: usize) -> anyhow::Result<(
 }
 
 /// The i-th demo order; the bool says whether it is meant to be rejected (every 50th, when
-/// `with_rejects`).
-pub(crate) fn demo_order(run_id: &str, i: usize, with_rejects: bool) -> (Value, bool) {
+/// `with_rejects`). Without `invoices`, no order is paid by invoice (nobody would pay it).
+pub(crate) fn demo_order(
+    run_id: &str,
+    i: usize,
+    with_rejects: bool,
+    invoices: bool,
+) -> (Value, bool) {
     let mut rng = rand::rng();
     const CHANNELS: &[&str] = &["web", "api", "phone", "email", "in_person", "marketplace"];
     const METHODS: &[&str] = &["standard", "standard", "express", "pickup"];
@@ -423,10 +469,12 @@ pub(crate) fn demo_order(run_id: &str, i: usize, with_rejects: bool) -> (Value, 
     if meant_to_fail {
         lines.push(json!({"sku": "NO-SUCH-SKU", "quantity": 1, "unit_price": 100}));
     }
-    let payment = if rng.random_bool(0.7) {
-        json!({"method": "card", "token": "tok_visa"})
-    } else {
-        json!({"method": "invoice"})
+    let payment = match rng.random_range(0..20) {
+        0..12 => json!({"method": "card", "token": "tok_visa"}),
+        12..15 if invoices => json!({"method": "invoice"}),
+        12..15 => json!({"method": "card", "token": "tok_mastercard"}),
+        15..18 => json!({"method": "cash_on_delivery"}),
+        _ => json!({"method": "bank_transfer"}),
     };
     let order = json!({
         "channel": CHANNELS[i % CHANNELS.len()],

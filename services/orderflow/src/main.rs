@@ -1,6 +1,7 @@
 //! `orderflow`, the operator's binary: run everything in one process, load a demo, migrate,
 //! print the topology or the message schemas.
 
+mod bench;
 mod check;
 mod definitions;
 mod demo;
@@ -35,6 +36,8 @@ enum Command {
     Up,
     /// Load a demo catalogue and stock, submit N varied orders and wait until each is final.
     Demo(demo::DemoArgs),
+    /// Measure throughput, latency and memory against the broker's own ceiling.
+    Bench(bench::BenchArgs),
     /// Create the database and run every service's migrations, then exit.
     Migrate,
     /// Print the broker topology (exchanges, queues, bindings) as JSON.
@@ -69,13 +72,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The benchmark and the demo print tables; the services they run should only speak up
+    // when something is wrong (RUST_LOG still wins).
+    let quiet = matches!(cli.command, Command::Bench(_) | Command::Demo(_));
+    let log_settings = if quiet {
+        settings
+            .with("log.level", "warn")
+            .unwrap_or_else(|_| settings.clone())
+    } else {
+        settings.clone()
+    };
     // The reports print to stdout (`--json` for machines), where log lines would corrupt them.
     let reports = matches!(
         cli.command,
         Command::Dlq(_) | Command::Check(_) | Command::Stalled(_)
     );
     if !reports {
-        orderflow_runtime::telemetry::init(&settings);
+        orderflow_runtime::telemetry::init(&log_settings);
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -88,6 +101,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Up => up::run(settings, orderflow_runtime::service::shutdown_token()).await,
             Command::Demo(args) => demo::run(&settings, args).await,
+            Command::Bench(args) => bench::run(&settings, args).await,
             Command::Migrate => up::migrate(&settings).await,
             Command::Run { stage } => {
                 run::run(

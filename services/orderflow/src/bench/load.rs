@@ -128,7 +128,7 @@ impl Poster {
 
     /// Posts order `i`; returns its id, when it was accepted, and how long the request took.
     pub async fn post(&self, i: usize) -> anyhow::Result<(Uuid, Instant, Duration)> {
-        let (body, _) = crate::demo::demo_order(&self.run_id, i, false);
+        let (body, _) = crate::demo::demo_order(&self.run_id, i, false, false);
         let sent = Instant::now();
         let response = self
             .client

@@ -99,6 +99,7 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> anyhow::Result<()> {
         &env.settings,
         format!("http://{intake}"),
         format!("http://{verification}"),
+        format!("http://{}", system.addr("billing")?),
     )?;
     crate::demo::load_catalogue(&api, args.orders + args.latency_orders + 100).await?;
     let mut completions = Completions::listen(&amqp_url, &env.names()).await?;
