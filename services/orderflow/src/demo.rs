@@ -458,11 +458,14 @@ pub(crate) fn demo_order(
     ];
     let (name, email, street, postal_code, city) =
         *CUSTOMERS.choose(&mut rng).unwrap_or(&CUSTOMERS[0]);
+    // Distinct products per order (verification refuses a SKU on two lines), and a total that
+    // stays within every payment method's limit (cash on delivery: 1,000.00 EUR).
     let line_count = rng.random_range(1..=3);
-    let mut lines: Vec<Value> = (0..line_count)
-        .map(|_| {
-            let (sku, _, price, _, _) = PRODUCTS[rng.random_range(0..PRODUCTS.len())];
-            json!({"sku": sku, "quantity": rng.random_range(1..=3), "unit_price": price})
+    let products: Vec<_> = PRODUCTS.choose_multiple(&mut rng, line_count).collect();
+    let mut lines: Vec<Value> = products
+        .iter()
+        .map(|(sku, _, price, _, _)| {
+            json!({"sku": sku, "quantity": rng.random_range(1..=2), "unit_price": price})
         })
         .collect();
     let meant_to_fail = with_rejects && i % 50 == 49;
