@@ -231,7 +231,7 @@ pub async fn report(settings: &Settings, args: &CheckArgs) -> anyhow::Result<Rep
             .collect();
     pool.close().await;
 
-    let browse = crate::dlq::Browse::open(settings).await?;
+    let browse = crate::dlq::browse(settings).await?;
     let mut dead_letters_by_reason = BTreeMap::new();
     let mut unexplained = Vec::new();
     for letter in browse.letters() {

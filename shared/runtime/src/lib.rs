@@ -23,6 +23,7 @@ pub mod auth;
 pub mod config;
 pub mod consumer;
 pub mod database;
+pub mod dead_letter;
 pub mod healthcheck;
 pub mod http;
 pub mod outbox;

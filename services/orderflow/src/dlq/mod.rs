@@ -1,32 +1,18 @@
 //! `orderflow dlq`: the dead-letter queues (`<queue>.dead` of every work queue, and of every
 //! carrier's queue) — list, show, replay, purge.
 //!
-//! Reading never loses a dead letter: every message is fetched with `basic.get` without
-//! auto-ack and held unacknowledged; when the listing is done, all that were not replayed are
-//! given back with `basic.nack(requeue)`. Were the process to die in between, the broker returns
-//! them anyway when the channel closes. A replay publishes the original body (and properties,
-//! without the dead-letter headers) to the original exchange and routing key, waits for the
-//! broker's confirm, and only then acks the dead letter; the consumers' inbox makes a replay of
-//! something already handled a no-op.
+//! How letters are read, replayed and purged without losing one is
+//! [`orderflow_runtime::dead_letter`]'s business (intake's ops console shares it).
 
 use std::collections::BTreeSet;
 
-use anyhow::Context;
 use clap::Subcommand;
-use lapin::options::{
-    BasicAckOptions, BasicGetOptions, BasicNackOptions, ConfirmSelectOptions, QueueDeclareOptions,
-    QueuePurgeOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties};
 use orderflow_runtime::Settings;
-use orderflow_runtime::amqp::Publisher;
-use orderflow_runtime::topology::Names;
+pub use orderflow_runtime::dead_letter::DeadLetter;
+use orderflow_runtime::dead_letter::{self, Browse};
 
-mod letter;
-
-pub use letter::DeadLetter;
-use letter::{describe, without_dead_letter_headers};
+/// How the CLI's broker connection is named.
+const CONNECTION_NAME: &str = "orderflow/dlq";
 
 #[derive(Subcommand)]
 pub enum DlqCommand {
@@ -83,131 +69,9 @@ async fn carrier_codes(settings: &Settings) -> Vec<String> {
     codes
 }
 
-/// A connection and the dead letters of every queue, held unacknowledged until [`Browse::finish`].
-pub struct Browse {
-    connection: Connection,
-    names: Names,
-    held: Vec<(Channel, Vec<(u64, DeadLetter)>)>,
-}
-
-impl Browse {
-    pub async fn open(settings: &Settings) -> anyhow::Result<Browse> {
-        let connection = Connection::connect(
-            settings.amqp.url.expose(),
-            ConnectionProperties::default()
-                .with_connection_name(format!("{}orderflow/dlq", settings.amqp.prefix).into()),
-        )
-        .await
-        .context("connecting to RabbitMQ")?;
-        let names = Names {
-            prefix: settings.amqp.prefix.clone(),
-        };
-        let mut held = Vec::new();
-        for queue in dead_queues(settings).await {
-            // A queue that does not exist closes the channel: one channel per queue.
-            let channel = connection.create_channel().await?;
-            let declared = channel
-                .queue_declare(
-                    names.queue(&queue).as_str().into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await;
-            let Ok(declared) = declared else { continue };
-            let mut letters = Vec::new();
-            for _ in 0..declared.message_count() {
-                let got = channel
-                    .basic_get(
-                        names.queue(&queue).as_str().into(),
-                        BasicGetOptions { no_ack: false },
-                    )
-                    .await?;
-                let Some(message) = got else { break };
-                let delivery = message.delivery;
-                letters.push((
-                    delivery.delivery_tag,
-                    describe(
-                        &names,
-                        settings.amqp.delivery_limit,
-                        &queue,
-                        delivery.data,
-                        delivery.properties,
-                    ),
-                ));
-            }
-            held.push((channel, letters));
-        }
-        Ok(Browse {
-            connection,
-            names,
-            held,
-        })
-    }
-
-    pub fn letters(&self) -> impl Iterator<Item = &DeadLetter> {
-        self.held.iter().flat_map(|(_, l)| l.iter().map(|(_, d)| d))
-    }
-
-    /// Replays the letters `which` selects; returns how many were replayed.
-    pub async fn replay(&mut self, which: impl Fn(&DeadLetter) -> bool) -> anyhow::Result<usize> {
-        let channel = self.connection.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
-        let publisher = Publisher::from_channel(channel, self.names.clone());
-        let mut replayed = 0;
-        for (channel, letters) in &mut self.held {
-            let mut kept = Vec::new();
-            for (tag, letter) in letters.drain(..) {
-                if !which(&letter) {
-                    kept.push((tag, letter));
-                    continue;
-                }
-                let published = publisher
-                    .publish_raw(
-                        &letter.exchange,
-                        &letter.routing_key,
-                        &letter.raw,
-                        without_dead_letter_headers(&letter.properties),
-                    )
-                    .await;
-                match published {
-                    Ok(()) => {
-                        channel.basic_ack(tag, BasicAckOptions::default()).await?;
-                        replayed += 1;
-                    }
-                    Err(e) => {
-                        eprintln!("{}: not replayed ({e}); it stays dead-lettered", letter.id);
-                        kept.push((tag, letter));
-                    }
-                }
-            }
-            *letters = kept;
-        }
-        Ok(replayed)
-    }
-
-    /// Gives every held letter back to its queue and closes the connection.
-    pub async fn finish(self) -> anyhow::Result<()> {
-        for (channel, letters) in &self.held {
-            for (tag, _) in letters {
-                channel
-                    .basic_nack(
-                        *tag,
-                        BasicNackOptions {
-                            multiple: false,
-                            requeue: true,
-                        },
-                    )
-                    .await?;
-            }
-        }
-        let _ = self.connection.close(200, "done".into()).await;
-        Ok(())
-    }
+/// Every dead letter of the topology, held until [`Browse::finish`].
+pub async fn browse(settings: &Settings) -> anyhow::Result<Browse> {
+    Browse::open(settings, &dead_queues(settings).await, CONNECTION_NAME).await
 }
 
 fn one_line(s: &str, max: usize) -> String {
@@ -225,7 +89,7 @@ fn one_line(s: &str, max: usize) -> String {
 pub async fn run(settings: &Settings, command: DlqCommand) -> anyhow::Result<()> {
     match command {
         DlqCommand::List { json } => {
-            let browse = Browse::open(settings).await?;
+            let browse = browse(settings).await?;
             let letters: Vec<&DeadLetter> = browse.letters().collect();
             if json {
                 println!("{}", serde_json::to_string_pretty(&letters)?);
@@ -251,7 +115,7 @@ pub async fn run(settings: &Settings, command: DlqCommand) -> anyhow::Result<()>
             browse.finish().await
         }
         DlqCommand::Show { id } => {
-            let browse = Browse::open(settings).await?;
+            let browse = browse(settings).await?;
             let found: Vec<&DeadLetter> = browse.letters().filter(|l| l.id == id).collect();
             let missing = found.is_empty();
             if !missing {
@@ -262,7 +126,7 @@ pub async fn run(settings: &Settings, command: DlqCommand) -> anyhow::Result<()>
             Ok(())
         }
         DlqCommand::Replay { id, all } => {
-            let mut browse = Browse::open(settings).await?;
+            let mut browse = browse(settings).await?;
             let replayed = browse
                 .replay(|l| all || id.as_deref() == Some(l.id.as_str()))
                 .await;
@@ -274,43 +138,16 @@ pub async fn run(settings: &Settings, command: DlqCommand) -> anyhow::Result<()>
             Ok(())
         }
         DlqCommand::Purge { yes } => {
-            let connection =
-                Connection::connect(settings.amqp.url.expose(), ConnectionProperties::default())
-                    .await
-                    .context("connecting to RabbitMQ")?;
-            let names = Names {
-                prefix: settings.amqp.prefix.clone(),
-            };
-            let mut total = 0;
-            for queue in dead_queues(settings).await {
-                let channel = connection.create_channel().await?;
-                let name = names.queue(&queue);
-                let passive = QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                };
-                let Ok(declared) = channel
-                    .queue_declare(name.as_str().into(), passive, FieldTable::default())
-                    .await
-                else {
-                    continue;
-                };
-                let count = declared.message_count();
-                if count == 0 {
-                    continue;
-                }
+            let queues = dead_queues(settings).await;
+            let counts = dead_letter::purge(settings, &queues, yes, CONNECTION_NAME).await?;
+            let total: u32 = counts.iter().map(|(_, n)| n).sum();
+            for (queue, count) in &counts {
                 if yes {
-                    let purged = channel
-                        .queue_purge(name.as_str().into(), QueuePurgeOptions::default())
-                        .await?;
-                    println!("{queue}: purged {purged}");
-                    total += purged;
+                    println!("{queue}: purged {count}");
                 } else {
                     println!("{queue}: {count} dead letter(s)");
-                    total += count;
                 }
             }
-            let _ = connection.close(200, "done".into()).await;
             if !yes && total > 0 {
                 anyhow::bail!("{total} dead letter(s) would be deleted; run again with --yes");
             }
