@@ -8,7 +8,6 @@
 //! - [`confirmation`]: on `order.paid`, records the customer's confirmation, completes the order
 //!   and publishes `order.completed`.
 
-use anyhow::Context;
 use orderflow_messages::{order, payment, stock};
 use orderflow_runtime::topology::QueueSpec;
 use orderflow_runtime::{BoundService, CancellationToken, Service, ServiceSpec, Settings};
@@ -17,6 +16,7 @@ use sqlx::migrate::Migrator;
 
 pub mod api;
 pub mod confirmation;
+pub mod console;
 pub mod delivery;
 pub mod field_rules;
 pub mod import;
@@ -52,6 +52,12 @@ pub struct OrderIntakeSettings {
     pub notification_first_backoff_ms: u64,
     pub notification_poll_ms: u64,
     pub webhook_timeout_ms: u64,
+    /// A PEM file of CA certificates trusted for webhook URLs besides the system's roots (a
+    /// shop's private CA); empty for none.
+    pub webhook_ca_file: String,
+    /// Lets subscriptions use plain `http://` to any host, production included. Off,
+    /// development accepts `http://` to this machine only and production refuses it.
+    pub webhook_allow_http: bool,
 }
 
 impl Default for OrderIntakeSettings {
@@ -63,6 +69,8 @@ impl Default for OrderIntakeSettings {
             notification_first_backoff_ms: 1000,
             notification_poll_ms: 500,
             webhook_timeout_ms: 10_000,
+            webhook_ca_file: String::new(),
+            webhook_allow_http: false,
         }
     }
 }
@@ -115,10 +123,15 @@ pub async fn build(settings: &Settings) -> anyhow::Result<BoundService> {
             shop_name: own.shop_name,
         },
     )?;
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_millis(own.webhook_timeout_ms))
-        .build()
-        .context("building the webhook client")?;
+    let plain_http = delivery::PlainHttp::of(settings.env, own.webhook_allow_http);
+    let ca_file = Some(own.webhook_ca_file.trim())
+        .filter(|path| !path.is_empty())
+        .map(std::path::Path::new);
+    let client = delivery::webhook_client(
+        std::time::Duration::from_millis(own.webhook_timeout_ms),
+        ca_file,
+        plain_http,
+    )?;
     delivery::spawn(
         service.pool.clone(),
         delivery::Retries {
@@ -131,8 +144,10 @@ pub async fn build(settings: &Settings) -> anyhow::Result<BoundService> {
     let api = api::Api {
         pool: service.pool.clone(),
         key_lifetime: std::time::Duration::from_secs(own.idempotency_key_lifetime_seconds),
+        plain_http,
     };
-    let router = api::router(api, settings.api_keys.clone());
+    let router = api::router(api, settings.api_keys.clone())
+        .merge(console::router(service.pool.clone(), settings)?);
     service.bind(router).await
 }
 

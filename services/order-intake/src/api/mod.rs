@@ -43,6 +43,8 @@ pub struct Api {
     pub pool: PgPool,
     /// How long an `Idempotency-Key` is remembered.
     pub key_lifetime: Duration,
+    /// Where webhook subscriptions may use plain `http://`.
+    pub plain_http: crate::delivery::PlainHttp,
 }
 
 /// Every route, in the order of [`crate::openapi::OPERATIONS`]; `/openapi.json` needs no key.

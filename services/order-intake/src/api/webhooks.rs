@@ -1,7 +1,8 @@
 //! Shops' webhook subscriptions — `POST /v1/webhooks {"url", "secret"?}`, `GET /v1/webhooks`,
 //! `DELETE /v1/webhooks/{id}` — and an order's delivery log,
 //! `GET /v1/orders/{id}/notifications`. A shop key manages its own subscriptions, which hear the
-//! status changes of its own orders; staff see all.
+//! status changes of its own orders; staff see all. A URL must be `https://`; plain `http://`
+//! only where [`PlainHttp`](crate::delivery::PlainHttp) allows it (rule `https`).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -34,17 +35,6 @@ struct WebhookView {
     created_at: DateTime<Utc>,
 }
 
-/// HTTPS anywhere; plain HTTP only to this machine (a local relay, tests).
-fn acceptable_url(raw: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
-    let local = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if local => Ok(()),
-        _ => Err("must be an https:// URL (http:// only to localhost)".to_owned()),
-    }
-}
-
 pub async fn subscribe(
     State(api): State<Api>,
     caller: Caller,
@@ -54,10 +44,15 @@ pub async fn subscribe(
     let JsonBody(request) = body?;
     let mut f = Fields::default();
     let url = f.text(&request.url, "url", 2000);
-    if let Some(url) = &url
-        && let Err(message) = acceptable_url(url)
-    {
-        f.fail("url", "format", message);
+    if let Some(raw) = &url {
+        match reqwest::Url::parse(raw) {
+            Err(e) => f.fail("url", "format", format!("not a URL: {e}")),
+            Ok(parsed) => {
+                if let Err((rule, message)) = api.plain_http.check(&parsed) {
+                    f.fail("url", rule, message);
+                }
+            }
+        }
     }
     let secret = f.optional_text(&request.secret, "secret", 200);
     if let Some(secret) = &secret

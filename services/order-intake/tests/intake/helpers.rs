@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use orderflow_messages::{Envelope, Event, Exchange, order};
-use orderflow_runtime::CancellationToken;
 use orderflow_runtime::auth::ApiKeys;
 use orderflow_runtime::config::DEVELOPMENT_API_KEYS;
 use orderflow_runtime::testing::{Probe, TestEnv, eventually};
+use orderflow_runtime::{CancellationToken, Settings};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 use tokio::task::JoinHandle;
@@ -41,13 +41,21 @@ impl App {
 
     /// Like [`App::spawn_with_shops`], with `[order_intake]` settings of its own.
     pub async fn spawn_with_shops_and(own: &[(&str, i64)]) -> App {
+        App::spawn_with_shops_configured(|mut settings| {
+            for (key, value) in own {
+                settings = settings.with(&format!("order_intake.{key}"), *value)?;
+            }
+            Ok(settings)
+        })
+        .await
+    }
+
+    /// Like [`App::spawn_with_shops`], with the settings `configure` makes.
+    pub async fn spawn_with_shops_configured(
+        configure: impl FnOnce(Settings) -> anyhow::Result<Settings>,
+    ) -> App {
         let mut env = TestEnv::new();
-        for (key, value) in own {
-            env.settings = env
-                .settings
-                .with(&format!("order_intake.{key}"), *value)
-                .expect("setting");
-        }
+        env.settings = configure(env.settings.clone()).expect("settings");
         env.settings.api_keys = ApiKeys::parse(&format!(
             "{DEVELOPMENT_API_KEYS},shop:acme:{ACME},shop:globex:{GLOBEX}"
         ))
@@ -126,6 +134,13 @@ impl App {
             .expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `POST /v1/webhooks` as `shop` with `{"url", "secret"}`: status and JSON body.
+    pub async fn subscribe_webhook(&self, shop: &str, url: &str, secret: &str) -> (u16, Value) {
+        let body = json!({"url": url, "secret": secret});
+        self.send(reqwest::Method::POST, "/v1/webhooks", shop, &body)
+            .await
     }
 
     /// `GET` with `key`: status and JSON body.
@@ -232,4 +247,27 @@ pub async fn placed_order(app: &App, reference: &str) -> Envelope<order::Placed>
     let placed = probe.next_of::<order::Placed>(WAIT).await;
     assert_eq!(placed.order_id, id);
     placed
+}
+
+/// Places an order as `shop` and publishes its `order.verified` as verification would, so the
+/// order's status changes once: the order's id.
+pub async fn verified_order_of(app: &App, shop: &str, reference: &str) -> Uuid {
+    let mut probe = app.probe(&["order.placed"]).await;
+    let (status, placed) = app
+        .send(
+            reqwest::Method::POST,
+            "/v1/orders",
+            shop,
+            &an_order(reference),
+        )
+        .await;
+    assert_eq!(status, 201, "{placed}");
+    let placed = probe.next_of::<order::Placed>(WAIT).await;
+    let verifying = Envelope::caused_by(
+        "verification",
+        &placed,
+        crate::following::verified(&placed.payload),
+    );
+    app.publish(&verifying).await;
+    placed.order_id
 }

@@ -5,6 +5,7 @@ mod documenting;
 mod feedback;
 mod following;
 mod helpers;
+mod https_webhooks;
 mod importing;
 mod notifying;
 mod placing;

@@ -5,13 +5,11 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use orderflow_messages::Envelope;
 use orderflow_runtime::testing::eventually;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::following::verified;
-use crate::helpers::{ACME, App, GLOBEX, STAFF, WAIT, an_order};
+use crate::helpers::{ACME, App, GLOBEX, STAFF, WAIT, verified_order_of};
 
 /// What a shop's endpoint received: each call's signature header and body. The first call
 /// fails, so the worker has to retry.
@@ -61,38 +59,23 @@ async fn a_shops_webhook_hears_its_orders_status_changes_signed_and_retried() {
     let url = serve(endpoint.clone()).await;
 
     let (status, problem) = app
-        .send(
-            Method::POST,
-            "/v1/webhooks",
-            ACME,
-            &json!({"url": "http://example.com/x"}),
-        )
+        .subscribe_webhook(ACME, "http://example.com/x", "acme-webhook-secret-0001")
         .await;
     assert_eq!(status, 422, "plain http only to localhost: {problem}");
+    assert_eq!(
+        (
+            &problem["errors"][0]["field"],
+            &problem["errors"][0]["rule"]
+        ),
+        (&json!("url"), &json!("https"))
+    );
     let secret = "acme-webhook-secret-0001";
-    let (status, hook) = app
-        .send(
-            Method::POST,
-            "/v1/webhooks",
-            ACME,
-            &json!({"url": url, "secret": secret}),
-        )
-        .await;
+    let (status, hook) = app.subscribe_webhook(ACME, &url, secret).await;
     assert_eq!(status, 201, "{hook}");
     let (_, theirs) = app.get("/v1/webhooks", GLOBEX).await;
     assert_eq!(theirs["webhooks"], json!([]), "another shop sees none");
 
-    let mut placed_probe = app.probe(&["order.placed"]).await;
-    let (status, placed) = app
-        .send(Method::POST, "/v1/orders", ACME, &an_order("acme-hooked"))
-        .await;
-    assert_eq!(status, 201, "{placed}");
-    let placed = placed_probe
-        .next_of::<orderflow_messages::order::Placed>(WAIT)
-        .await;
-    let id = placed.order_id;
-    let verifying = Envelope::caused_by("verification", &placed, verified(&placed.payload));
-    app.publish(&verifying).await;
+    let id = verified_order_of(&app, ACME, "acme-hooked").await;
 
     eventually(
         "the webhook is delivered on the second attempt",
