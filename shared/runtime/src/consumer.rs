@@ -8,6 +8,8 @@
 //! one message per transaction, so one bad message neither blocks nor drops its neighbours:
 //! a [`HandleError::Transient`] is rejected with requeue (the queue's delivery limit caps the
 //! retries), a [`HandleError::Permanent`] is dead-lettered with its reason.
+//! A delivery that is not a JSON envelope of a known message type (or whose content type says
+//! it is not JSON) is dead-lettered at once, before any transaction.
 //!
 //! Dead-lettering is done by publishing the message, with `x-orderflow-*` headers saying why,
 //! queue and routing key, to `orderflow.dlx` under the queue's name, confirmed, then acking it.
@@ -109,8 +111,37 @@ enum Parsed {
     Malformed(String),
 }
 
+/// Every message type of the catalogue: a type outside it is dead-lettered, not ignored.
+fn known_type(kind: &str) -> bool {
+    static KNOWN: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    KNOWN
+        .get_or_init(|| {
+            orderflow_messages::catalogue::all()
+                .iter()
+                .map(|e| e.name)
+                .collect()
+        })
+        .contains(kind)
+}
+
 fn parse(delivery: &Delivery) -> Parsed {
+    // Producers say JSON; a message that says it is something else is not read as JSON by
+    // chance. No content type at all is accepted (hand-written tools often send none).
+    if let Some(content_type) = delivery.properties.content_type() {
+        let essence = content_type.as_str().split(';').next().unwrap_or("").trim();
+        if !essence.eq_ignore_ascii_case("application/json") {
+            let shown: String = content_type.as_str().chars().take(80).collect();
+            return Parsed::Malformed(format!(
+                "unsupported content type `{shown}`: expected application/json"
+            ));
+        }
+    }
     match serde_json::from_slice::<Envelope<Value>>(&delivery.data) {
+        Ok(envelope) if !known_type(&envelope.kind) => {
+            let shown: String = envelope.kind.chars().take(80).collect();
+            Parsed::Malformed(format!("unknown message type `{shown}`"))
+        }
         Ok(envelope) => Parsed::Ok(Box::new(Incoming {
             envelope,
             routing_key: delivery.routing_key.to_string(),
