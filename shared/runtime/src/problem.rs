@@ -102,8 +102,12 @@ impl Problem {
         Problem::new(StatusCode::FORBIDDEN, "forbidden", "forbidden").detail(detail)
     }
 
-    /// Logs `error` with its chain and answers a 500 that reveals nothing.
+    /// Logs `error` with its chain and answers a 500 that reveals nothing, unless the database
+    /// refused a value the request carried (see [`refused_value`]): that is the client's 400.
     pub fn internal(error: &anyhow::Error) -> Self {
+        if let Some(problem) = refused_value(error) {
+            return problem;
+        }
         tracing::error!(error = format!("{error:#}"), "request failed");
         Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -111,6 +115,29 @@ impl Problem {
             "internal error; it has been logged",
         )
     }
+}
+
+/// PostgreSQL's data exceptions for values it cannot hold — text with a NUL character or
+/// invalid encoding (22021, 22P05), a malformed value (22P02), a number or date out of range
+/// (22003, 22008) — come from a value in the request no validation stopped: a 400, not a 500.
+fn refused_value(error: &anyhow::Error) -> Option<Problem> {
+    let code = error.chain().find_map(|cause| {
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .and_then(|e| e.as_database_error())
+            .and_then(|e| e.code().map(|c| c.into_owned()))
+    })?;
+    let detail = match code.as_str() {
+        "22021" | "22P05" => "a text in the request contains a NUL character or cannot be encoded",
+        "22P02" => "a value in the request is not of the expected form",
+        "22003" | "22008" => "a number or date in the request is out of range",
+        _ => return None,
+    };
+    tracing::warn!(
+        error = format!("{error:#}"),
+        "request refused by the database"
+    );
+    Some(Problem::bad_request(detail))
 }
 
 impl From<anyhow::Error> for Problem {
