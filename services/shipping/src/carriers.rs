@@ -84,7 +84,7 @@ fn parse(code: &str, body: CarrierBody) -> Result<CarrierSettings, Problem> {
         errors.push(FieldError::new(
             "code",
             "format",
-            "use lower-case letters, digits, `-` and `_`, starting with a letter or digit (it becomes a routing key)",
+            "use up to 64 lower-case letters, digits, `-` and `_`, starting with a letter or digit (it becomes a routing key)",
         ));
     }
     if body.name.trim().is_empty() {

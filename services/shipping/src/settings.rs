@@ -110,8 +110,15 @@ impl Default for ShippingSettings {
     }
 }
 
+/// The longest carrier code.
+pub const MAX_CARRIER_CODE_LEN: usize = 64;
+
 /// Whether `code` can name a carrier: it becomes a routing key and a queue name.
 pub fn is_carrier_code(code: &str) -> bool {
+    // It names a queue (`<prefix>carrier.<code>.dead`), and AMQP names end at 255 bytes.
+    if code.len() > MAX_CARRIER_CODE_LEN {
+        return false;
+    }
     let mut bytes = code.bytes();
     bytes
         .next()
@@ -126,7 +133,7 @@ impl ShippingSettings {
             let at = format!("shipping.carriers[{i}]");
             if !is_carrier_code(&carrier.code) {
                 bail!(
-                    "{at}.code `{}`: use lower-case letters, digits, `-` or `_` (it is a routing key)",
+                    "{at}.code `{}`: use up to 64 lower-case letters, digits, `-` or `_` (it is a routing key)",
                     carrier.code
                 );
             }
@@ -269,6 +276,9 @@ mod tests {
         for bad in ["", "Sim", "a.b", "*", "#", "-x", "with space"] {
             assert!(!is_carrier_code(bad), "{bad:?}");
         }
+        // Longer codes would make queue names past AMQP's 255 bytes.
+        assert!(is_carrier_code(&"a".repeat(MAX_CARRIER_CODE_LEN)));
+        assert!(!is_carrier_code(&"a".repeat(MAX_CARRIER_CODE_LEN + 1)));
         let mut settings = ShippingSettings::default();
         settings.carriers[0].code = "s.im".into();
         assert!(settings.validate().is_err());
