@@ -27,7 +27,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use disturbance::{close_connections, duplicate_verified, inject_poison, restart_broker};
-use futures::StreamExt;
 use orderflow_runtime::CancellationToken;
 use orderflow_runtime::testing::TestEnv;
 use replicas::{Figures, replicas, supervise};
@@ -62,7 +61,7 @@ async fn chaos(broker_restart: bool) {
     let chaos = CancellationToken::new();
     let stop = CancellationToken::new();
     let duplicator = duplicate_verified(&env, chaos.clone(), figures.clone()).await;
-    let (mut all, intake_port, verification_port) = replicas(&env, &logs);
+    let (mut all, ports) = replicas(&env, &logs, 2);
     for r in &mut all {
         r.start();
     }
@@ -77,26 +76,13 @@ async fn chaos(broker_restart: bool) {
         .timeout(Duration::from_secs(30))
         .build()
         .expect("an HTTP client");
-    let intake = format!("http://127.0.0.1:{intake_port}");
-    let verification = format!("http://127.0.0.1:{verification_port}");
+    let intake = format!("http://127.0.0.1:{}", ports["order-intake"]);
+    let verification = format!("http://127.0.0.1:{}", ports["verification"]);
     shop::stock_up(&client, &verification, (orders as i64 * 4).max(100)).await;
     let run = Uuid::now_v7().simple().to_string();
     let placing = {
-        let (client, intake, run) = (client.clone(), intake.clone(), run.clone());
-        tokio::spawn(async move {
-            futures::stream::iter(0..orders)
-                .map(|i| {
-                    let (client, intake, run) = (&client, &intake, &run);
-                    async move {
-                        let (order, rejected) = shop::order(run, i);
-                        let key = format!("chaos-{run}-{i}");
-                        (shop::place(client, intake, &order, &key).await, rejected)
-                    }
-                })
-                .buffer_unordered(16)
-                .collect::<Vec<(Uuid, bool)>>()
-                .await
-        })
+        let (client, intake, run) = (client.clone(), intake.clone(), format!("chaos-{run}"));
+        tokio::spawn(async move { shop::place_all(&client, &intake, &run, 0..orders, 16).await })
     };
     tokio::time::sleep(Duration::from_secs(5)).await;
     let poison = inject_poison(&env).await;
@@ -105,29 +91,10 @@ async fn chaos(broker_restart: bool) {
         restart_broker().await;
     }
     let placed = placing.await.expect("placing orders");
-    let intended: BTreeMap<Uuid, &str> = placed
-        .iter()
-        .map(|(id, rejected)| (*id, if *rejected { "rejected" } else { "completed" }))
-        .collect();
+    let intended = shop::intended(&placed);
     let ids: Vec<Uuid> = intended.keys().copied().collect();
     let db = env.pool("order_intake").await;
-    let deadline = started + Duration::from_secs(timeout);
-    let statuses = loop {
-        let rows: Vec<(Uuid, String)> =
-            sqlx::query_as("SELECT id, status FROM orders WHERE id = ANY($1)")
-                .bind(&ids)
-                .fetch_all(&db)
-                .await
-                .expect("order statuses");
-        let done = rows
-            .iter()
-            .filter(|(_, s)| ["completed", "rejected", "cancelled"].contains(&s.as_str()))
-            .count();
-        if done == ids.len() || Instant::now() > deadline {
-            break rows;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    };
+    let statuses = shop::wait_until_final(&db, &ids, started + Duration::from_secs(timeout)).await;
     chaos.cancel();
     let _ = closer.await;
     let _ = duplicator.await;
@@ -135,11 +102,7 @@ async fn chaos(broker_restart: bool) {
     for (_, status) in &statuses {
         *by_status.entry(status.clone()).or_default() += 1;
     }
-    let unintended: Vec<String> = statuses
-        .iter()
-        .filter(|(id, s)| intended.get(id) != Some(&s.as_str()))
-        .map(|(id, s)| format!("{id}: {s} (meant {})", intended.get(id).unwrap_or(&"?")))
-        .collect();
+    let unintended = shop::unintended(&intended, &statuses);
     assert_eq!(statuses.len(), orders, "every placed order is stored");
     assert!(
         unintended.is_empty(),

@@ -2,6 +2,9 @@
 //! `orderflow run <stage>` with the test environment's settings, killed and restarted at random
 //! by a supervisor that also restarts any that exit on their own.
 
+// Each test binary uses part of this module.
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -61,6 +64,46 @@ impl Replica {
         self.child = Some(child);
     }
 
+    pub fn stage(&self) -> &'static str {
+        self.stage
+    }
+
+    /// The exit status, once the process has exited (`None` while it runs or before a start).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for the process to exit: its status and how long
+    /// it took, or `None` if it was still running (it is then killed).
+    pub async fn terminate(
+        &mut self,
+        limit: Duration,
+    ) -> Option<(std::process::ExitStatus, Duration)> {
+        let mut child = self.child.take()?;
+        let pid = child.id()?.to_string();
+        let started = Instant::now();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .is_ok_and(|s| s.success());
+        assert!(sent, "kill -TERM {pid}");
+        match tokio::time::timeout(limit, child.wait()).await {
+            Ok(Ok(status)) => Some((status, started.elapsed())),
+            _ => {
+                let _ = child.kill().await;
+                None
+            }
+        }
+    }
+
+    /// What the process wrote to its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     pub async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill().await;
@@ -75,17 +118,19 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Two replicas of every stage and one simulated carrier; the first replicas of intake and
-/// verification on known ports (the test talks to them).
-pub fn replicas(env: &TestEnv, dir: &std::path::Path) -> (Vec<Replica>, u16, u16) {
-    let (intake_port, verification_port) = (free_port(), free_port());
+/// The HTTP port of the first replica of each stage (the tests talk to those).
+pub type Ports = std::collections::BTreeMap<&'static str, u16>;
+
+/// `per_stage` replicas of every stage and one simulated carrier.
+pub fn replicas(env: &TestEnv, dir: &std::path::Path, per_stage: usize) -> (Vec<Replica>, Ports) {
+    let mut ports = Ports::new();
     let mut all = Vec::new();
     for (stage, section) in STAGES {
-        for i in 0..2 {
-            let port = match (stage, i) {
-                ("order-intake", 0) => intake_port,
-                ("verification", 0) => verification_port,
-                _ => 0,
+        for i in 0..per_stage {
+            let port = if i == 0 {
+                *ports.entry(stage).or_insert_with(free_port)
+            } else {
+                0
             };
             let mut vars = env_vars(env);
             vars.push((format!("ORDERFLOW_{section}__PORT"), port.to_string()));
@@ -107,7 +152,7 @@ pub fn replicas(env: &TestEnv, dir: &std::path::Path) -> (Vec<Replica>, u16, u16
         log: dir.join("carrier-sim.log"),
         child: None,
     });
-    (all, intake_port, verification_port)
+    (all, ports)
 }
 
 /// Kills a random replica now and then and restarts it; restarts any replica that exited.

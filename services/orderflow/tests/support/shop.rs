@@ -123,3 +123,77 @@ pub async fn place(client: &reqwest::Client, intake: &str, order: &Value, key: &
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("an order id in {body}"))
 }
+
+/// Places orders `0..orders` of `run`, `concurrency` at a time: each order's id and whether it
+/// is meant to be rejected.
+pub async fn place_all(
+    client: &reqwest::Client,
+    intake: &str,
+    run: &str,
+    orders: std::ops::Range<usize>,
+    concurrency: usize,
+) -> Vec<(Uuid, bool)> {
+    use futures::StreamExt;
+    futures::stream::iter(orders)
+        .map(|i| async move {
+            let (order, rejected) = order(run, i);
+            let key = format!("{run}-{i}");
+            (place(client, intake, &order, &key).await, rejected)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await
+}
+
+/// The final status each order is meant to reach.
+pub fn intended(placed: &[(Uuid, bool)]) -> std::collections::BTreeMap<Uuid, &'static str> {
+    placed
+        .iter()
+        .map(|(id, rejected)| (*id, if *rejected { "rejected" } else { "completed" }))
+        .collect()
+}
+
+/// Waits until every order of `ids` is final (completed, rejected, cancelled) or `deadline`
+/// has passed; returns each stored order's status.
+pub async fn wait_until_final(
+    db: &sqlx::PgPool,
+    ids: &[Uuid],
+    deadline: Instant,
+) -> Vec<(Uuid, String)> {
+    loop {
+        let rows: Vec<(Uuid, String)> =
+            sqlx::query_as("SELECT id, status FROM orders WHERE id = ANY($1)")
+                .bind(ids)
+                .fetch_all(db)
+                .await
+                .expect("order statuses");
+        let done = rows
+            .iter()
+            .filter(|(_, s)| ["completed", "rejected", "cancelled"].contains(&s.as_str()))
+            .count();
+        if done == ids.len() || Instant::now() > deadline {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The orders that did not end as `intended` (or were not stored), for an assertion message.
+pub fn unintended(
+    intended: &std::collections::BTreeMap<Uuid, &'static str>,
+    statuses: &[(Uuid, String)],
+) -> Vec<String> {
+    let mut wrong: Vec<String> = statuses
+        .iter()
+        .filter(|(id, s)| intended.get(id) != Some(&s.as_str()))
+        .map(|(id, s)| format!("{id}: {s} (meant {})", intended.get(id).unwrap_or(&"?")))
+        .collect();
+    let stored: std::collections::HashSet<Uuid> = statuses.iter().map(|(id, _)| *id).collect();
+    wrong.extend(
+        intended
+            .keys()
+            .filter(|id| !stored.contains(id))
+            .map(|id| format!("{id}: not stored")),
+    );
+    wrong
+}
