@@ -14,6 +14,7 @@ use orderflow_messages::types::{
 use orderflow_runtime::problem::FieldError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::field_rules::Fields;
 
@@ -44,65 +45,133 @@ const METHODS: [PaymentMethod; 5] = [
     PaymentMethod::Prepaid,
 ];
 
-/// The body of `POST /v1/orders`.
-#[derive(Debug, Default, Serialize, Deserialize)]
+// The OpenAPI schemas are derived from these types: each raw leaf names, in `#[schema]`, the
+// type and limits that `OrderRequest::parse` accepts. Their doc comments are the schemas'
+// descriptions, for the API's users.
+/// An order as a customer places it: the body of `POST /v1/orders`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct OrderRequest {
+    #[schema(required = true, schema_with = channel_names)]
     pub channel: Value,
+    /// The channel's or customer's own reference; unique per channel (a second order with it
+    /// is a duplicate, answered 409 with the existing order's id). Required by imports.
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub external_reference: Value,
+    #[schema(required = true, value_type = CustomerRequest)]
     pub customer: Option<CustomerRequest>,
+    /// ISO 4217, e.g. `EUR`.
+    #[schema(required = true, value_type = String, pattern = "^[A-Z]{3}$", example = "EUR")]
     pub currency: Value,
+    #[schema(required = true, value_type = Vec<LineRequest>, min_items = 1, max_items = 100)]
     pub lines: Option<Vec<LineRequest>>,
+    #[schema(required = true, value_type = AddressRequest)]
     pub shipping_address: Option<AddressRequest>,
+    /// When it differs from the shipping address.
+    #[schema(value_type = Option<AddressRequest>)]
     pub billing_address: Option<AddressRequest>,
+    #[schema(required = true, value_type = DeliveryRequest)]
     pub delivery: Option<DeliveryRequest>,
+    #[schema(required = true, value_type = PaymentRequest)]
     pub payment: Option<PaymentRequest>,
+    #[schema(value_type = Option<String>, max_length = 64)]
     pub coupon_code: Value,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(as = Customer)]
 pub struct CustomerRequest {
+    #[schema(required = true, value_type = String, format = Email)]
     pub email: Value,
+    #[schema(required = true, value_type = String, max_length = 200)]
     pub name: Value,
+    /// The shop's own id of the customer.
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub customer_id: Value,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(as = Line)]
 pub struct LineRequest {
+    #[schema(required = true, value_type = String)]
     pub sku: Value,
+    #[schema(required = true, value_type = i64, minimum = 1, maximum = 1000)]
     pub quantity: Value,
+    /// Minor units of the order's currency (cents for EUR).
+    #[schema(required = true, value_type = i64, minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub unit_price: Value,
+    /// Requests such as an engraving's text, at most 20.
+    #[schema(value_type = Option<Vec<String>>, max_items = 20)]
     pub customisations: Value,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// A postal address.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(as = Address)]
 pub struct AddressRequest {
+    #[schema(required = true, value_type = String, max_length = 200)]
     pub name: Value,
+    #[schema(required = true, value_type = String, max_length = 200)]
     pub line1: Value,
+    #[schema(value_type = Option<String>, max_length = 200)]
     pub line2: Value,
+    #[schema(required = true, value_type = String)]
     pub postal_code: Value,
+    #[schema(required = true, value_type = String, max_length = 200)]
     pub city: Value,
+    /// ISO 3166-1 alpha-2, e.g. `DE`.
+    #[schema(required = true, value_type = String, pattern = "^[A-Z]{2}$", example = "DE")]
     pub country: Value,
+    #[schema(value_type = Option<String>)]
     pub phone: Value,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// How and when the order should arrive.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(as = Delivery)]
 pub struct DeliveryRequest {
+    /// `standard`, `express`, `pickup`, …; shipping's rules map it to a carrier.
+    #[schema(required = true, value_type = String, max_length = 64)]
     pub shipping_method: Value,
+    #[schema(value_type = Option<chrono::NaiveDate>)]
     pub requested_date: Value,
+    #[schema(value_type = Option<String>, max_length = 1000)]
     pub instructions: Value,
+    #[schema(value_type = Option<String>, max_length = 1000)]
     pub gift_note: Value,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// How the customer pays.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(as = Payment)]
 pub struct PaymentRequest {
+    #[schema(required = true, schema_with = payment_method_names)]
     pub method: Value,
+    /// The payment provider's token (card), or the shop's reference (prepaid).
+    #[schema(value_type = Option<String>)]
     pub token: Value,
+}
+
+/// The channels, as the OpenAPI document lists them.
+fn channel_names() -> utoipa::openapi::Object {
+    names(CHANNELS.map(|c| c.as_str()))
+}
+
+fn payment_method_names() -> utoipa::openapi::Object {
+    names(METHODS.map(|m| m.as_str()))
+}
+
+/// A string schema that takes one of `names`.
+pub fn names<const N: usize>(names: [&str; N]) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(names))
+        .build()
 }
 
 impl OrderRequest {

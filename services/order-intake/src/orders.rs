@@ -10,11 +10,13 @@ use orderflow_messages::types::Address;
 use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use orderflow_runtime::auth::{Caller, Role};
 
 use crate::lifecycle::Status;
+use crate::order_request::{AddressRequest, DeliveryRequest};
 use crate::timeline::{self, Entry};
 
 /// Whose orders a caller may see: staff and admin every order, a shop key only the orders placed
@@ -44,7 +46,7 @@ impl Reader {
 
 /// An order as `GET /v1/orders/{id}` shows it. The payment token is never stored, so it cannot
 /// show up here.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrderView {
     pub id: Uuid,
     pub status: String,
@@ -57,8 +59,11 @@ pub struct OrderView {
     pub lines: Vec<LineView>,
     /// Sum of the lines at the prices the customer saw.
     pub subtotal: MoneyView,
+    #[schema(value_type = AddressRequest)]
     pub shipping_address: Address,
+    #[schema(value_type = Option<AddressRequest>)]
     pub billing_address: Option<Address>,
+    #[schema(value_type = DeliveryRequest)]
     pub delivery: Delivery,
     pub payment: PaymentView,
     pub coupon_code: Option<String>,
@@ -71,7 +76,7 @@ pub struct OrderView {
     pub timeline: Vec<Entry>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct ShipmentView {
     pub shipment_id: Uuid,
     pub carrier: String,
@@ -79,14 +84,14 @@ pub struct ShipmentView {
     pub tracking_url: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CustomerView {
     pub customer_id: Option<String>,
     pub email: String,
     pub name: String,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct LineView {
     pub line_no: i32,
     pub sku: String,
@@ -95,13 +100,13 @@ pub struct LineView {
     pub customisations: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MoneyView {
     pub amount: i64,
     pub currency: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentView {
     pub method: String,
     /// `pending`, `authorized`, `failed`, `captured`, `voided` or `refunded`.
@@ -197,7 +202,7 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<OrderView>
 }
 
 /// One row of `GET /v1/orders`.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct OrderSummary {
     pub id: Uuid,
     pub status: String,
@@ -291,8 +296,9 @@ pub async fn list(
 }
 
 /// How many orders are in each status (every status listed, zero included), and in all.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Stats {
+    #[schema(value_type = BTreeMap<String, i64>)]
     pub by_status: BTreeMap<&'static str, i64>,
     pub total: i64,
 }

@@ -7,12 +7,13 @@ use orderflow_messages::{Event, order, payment, stock};
 use orderflow_runtime::{HandleError, Incoming};
 use serde::Serialize;
 use sqlx::PgConnection;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::lifecycle::Status;
 
 /// One entry as `GET /v1/orders/{id}` and its timeline show it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
 pub struct Entry {
     #[sqlx(rename = "occurred_at")]
     pub at: DateTime<Utc>,

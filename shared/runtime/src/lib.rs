@@ -15,7 +15,8 @@
 //!    [`auth`], answering errors as [`problem`] documents;
 //! 6. graceful shutdown: stop consuming, finish in-flight batches, drain the outbox, close.
 //!
-//! [`config`] loads layered settings and [`telemetry`] sets up logs and metrics.
+//! [`config`] loads layered settings and [`telemetry`] sets up logs and metrics; [`openapi`]
+//! is what every service's generated `/openapi.json` shares.
 //! [`testing`] gives each test its own database and queue-name prefix.
 
 pub mod amqp;
@@ -26,6 +27,7 @@ pub mod database;
 pub mod dead_letter;
 pub mod healthcheck;
 pub mod http;
+pub mod openapi;
 pub mod outbox;
 pub mod problem;
 pub mod service;

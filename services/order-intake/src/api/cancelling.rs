@@ -16,9 +16,10 @@ use orderflow_messages::{Envelope, Event};
 use orderflow_runtime::auth::{Caller, Role};
 use orderflow_runtime::outbox;
 use orderflow_runtime::problem::{FieldError, JsonBody, Problem};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sqlx::PgConnection;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Api, no_such_order, order_id, who};
@@ -26,16 +27,54 @@ use crate::NAME;
 use crate::field_rules::Fields;
 use crate::lifecycle::{Stage, Status};
 use crate::order_request::{PaymentRequest, parse_payment_request};
-use crate::orders::Reader;
+use crate::orders::{PaymentView, Reader};
 use crate::timeline::{self, Entry};
 
 /// The body of `POST /v1/orders/{id}/cancel`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CancelRequest {
+    /// Why, for the timeline and the stages.
+    #[schema(required = true, value_type = String, max_length = 500)]
     pub reason: Value,
 }
 
+/// The answer to an accepted cancellation request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CancellationAccepted {
+    pub order_id: Uuid,
+    /// The order's status when the request was taken.
+    pub status: String,
+    /// Always `requested`: the stages undo their parts and the order becomes `cancelled`.
+    pub cancellation: String,
+    /// The `order.cancel_requested` message.
+    pub message_id: Uuid,
+    pub detail: String,
+}
+
+/// The answer to a changed payment method.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentMethodChangedView {
+    pub order_id: Uuid,
+    pub status: String,
+    pub payment: PaymentView,
+    /// The `order.payment_method_changed` message.
+    pub message_id: Uuid,
+}
+
+/// Asks to cancel the order: every stage undoes its part, and the order becomes `cancelled`
+/// unless a parcel reaches a carrier first (then `order.cancel_refused` shows in its timeline).
+#[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders",
+    description = "Role: `shop` (its own orders), `staff`, `admin`.",
+    params(("id" = Uuid, Path, description = "the order's id")),
+    request_body(content = CancelRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "requested", body = CancellationAccepted),
+        (status = 400, description = "the id is not a UUID, or the body is malformed"),
+        (status = 404, description = "no such order (or another shop's)"),
+        (status = 409, description = "too late: shipped, cancelled, rejected or completed (the reason in `detail`, the status in `status`)"),
+        (status = 422, description = "`reason` is missing or too long"),
+    ))]
 pub async fn cancel_order(
     State(api): State<Api>,
     caller: Caller,
@@ -82,14 +121,15 @@ pub async fn cancel_order(
     tracing::info!(order_id = %id, "cancellation requested");
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(json!({
-            "order_id": id,
-            "status": stage.status.as_str(),
-            "cancellation": "requested",
-            "message_id": envelope.message_id,
-            "detail": "every stage undoes its part; the order becomes `cancelled` unless it is \
-                       handed to a carrier first (then `order.cancel_refused` shows in its timeline)",
-        })),
+        axum::Json(CancellationAccepted {
+            order_id: id,
+            status: stage.status.as_str().to_owned(),
+            cancellation: "requested".to_owned(),
+            message_id: envelope.message_id,
+            detail: "every stage undoes its part; the order becomes `cancelled` unless it is \
+                     handed to a carrier first (then `order.cancel_refused` shows in its timeline)"
+                .to_owned(),
+        }),
     )
         .into_response())
 }
@@ -151,7 +191,19 @@ pub async fn lock_visible(
     }
 }
 
-/// The body of `PUT /v1/orders/{id}/payment-method`: `{"method", "token"}` as in an order.
+/// A new payment method for an order not yet invoiced; billing authorises again.
+#[utoipa::path(put, path = "/v1/orders/{id}/payment-method", tag = "orders",
+    description = "Role: `shop` (its own orders), `staff`, `admin`. The body is the `payment` \
+                   of an order.",
+    params(("id" = Uuid, Path, description = "the order's id")),
+    request_body(content = PaymentRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "changed; billing authorises again", body = PaymentMethodChangedView),
+        (status = 400, description = "the id is not a UUID, or the body is malformed"),
+        (status = 404, description = "no such order (or another shop's)"),
+        (status = 409, description = "invoiced or finished"),
+        (status = 422, description = "method or token failed their rules"),
+    ))]
 pub async fn change_payment_method(
     State(api): State<Api>,
     caller: Caller,
@@ -216,12 +268,15 @@ pub async fn change_payment_method(
     tx.commit().await.context("committing the payment method")?;
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(json!({
-            "order_id": id,
-            "status": stage.status.as_str(),
-            "payment": {"method": method.as_str(), "state": "pending"},
-            "message_id": envelope.message_id,
-        })),
+        axum::Json(PaymentMethodChangedView {
+            order_id: id,
+            status: stage.status.as_str().to_owned(),
+            payment: PaymentView {
+                method: method.as_str().to_owned(),
+                state: "pending".to_owned(),
+            },
+            message_id: envelope.message_id,
+        }),
     )
         .into_response())
 }

@@ -2,18 +2,23 @@
 //! once per delivered or completed order, announced as `order.feedback_received`; and
 //! `GET /v1/feedback/summary?from=&to=` (staff): count, average and distribution per period.
 
+use std::collections::BTreeMap;
+
 use anyhow::Context;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use orderflow_messages::order::FeedbackReceived;
 use orderflow_messages::{Envelope, Event};
 use orderflow_runtime::auth::{Caller, Role};
 use orderflow_runtime::outbox;
 use orderflow_runtime::problem::{FieldError, JsonBody, Problem};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 
 use super::cancelling::lock_visible;
 use super::listing::instant;
@@ -24,13 +29,47 @@ use crate::lifecycle::Status;
 use crate::timeline::{self, Entry};
 
 /// The body of `POST /v1/orders/{id}/feedback`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct FeedbackRequest {
+    #[schema(required = true, value_type = i64, minimum = 1, maximum = 5)]
     pub rating: Value,
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub comment: Value,
 }
 
+/// The feedback as recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedbackView {
+    pub order_id: Uuid,
+    pub rating: u8,
+    pub comment: Option<String>,
+}
+
+/// Ratings in a period: how many, their average (two decimals) and how many of each.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedbackSummary {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub count: i64,
+    /// Absent (null) without ratings.
+    pub average: Option<f64>,
+    /// Ratings `1` to `5`, each with its count (zero included).
+    pub distribution: BTreeMap<String, i64>,
+}
+
+/// The customer's rating of a delivered or completed order, once.
+#[utoipa::path(post, path = "/v1/orders/{id}/feedback", tag = "feedback",
+    description = "Role: `shop` (its own orders), `staff`, `admin`.",
+    params(("id" = Uuid, Path, description = "the order's id")),
+    request_body(content = FeedbackRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "recorded; `order.feedback_received` follows", body = FeedbackView),
+        (status = 400, description = "the id is not a UUID, or the body is malformed"),
+        (status = 404, description = "no such order (or another shop's)"),
+        (status = 409, description = "not delivered yet, or rated already"),
+        (status = 422, description = "`rating` is not 1 to 5, or `comment` too long"),
+    ))]
 pub async fn give_feedback(
     State(api): State<Api>,
     caller: Caller,
@@ -92,21 +131,34 @@ pub async fn give_feedback(
     tx.commit().await.context("committing the feedback")?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({
-            "order_id": id,
-            "rating": rating,
-            "comment": envelope.payload.comment,
-        })),
+        axum::Json(FeedbackView {
+            order_id: id,
+            rating,
+            comment: envelope.payload.comment,
+        }),
     )
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// The period of `GET /v1/feedback/summary`; either end may be open.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
+    /// From (inclusive): an RFC 3339 time or a date (`YYYY-MM-DD`, midnight UTC).
     from: Option<String>,
+    /// To (exclusive): an RFC 3339 time or a date.
     to: Option<String>,
 }
 
+/// Count, average and distribution of the ratings given in a period.
+#[utoipa::path(get, path = "/v1/feedback/summary", tag = "feedback",
+    description = "Role: `staff`, `admin`.",
+    params(PeriodQuery),
+    responses(
+        (status = 200, description = "the summary", body = FeedbackSummary),
+        (status = 400, description = "a query parameter is malformed"),
+        (status = 422, description = "`from` or `to` is neither a date nor an RFC 3339 time"),
+    ))]
 pub async fn feedback_summary(
     State(api): State<Api>,
     caller: Caller,
@@ -141,21 +193,21 @@ pub async fn feedback_summary(
     .bind(to)
     .fetch_all(&api.pool)
     .await?;
-    let mut distribution = serde_json::Map::new();
+    let mut distribution = BTreeMap::new();
     for rating in 1..=5i16 {
         let n = counts.iter().find(|(r, _)| *r == rating).map_or(0, |c| c.1);
-        distribution.insert(rating.to_string(), n.into());
+        distribution.insert(rating.to_string(), n);
     }
     let count: i64 = counts.iter().map(|(_, n)| n).sum();
     let total: i64 = counts.iter().map(|(r, n)| i64::from(*r) * n).sum();
     // Two decimals are what a dashboard shows; the distribution holds the exact figures.
     let average = (count > 0).then(|| (total as f64 / count as f64 * 100.0).round() / 100.0);
-    Ok(axum::Json(json!({
-        "from": from,
-        "to": to,
-        "count": count,
-        "average": average,
-        "distribution": distribution,
-    }))
+    Ok(axum::Json(FeedbackSummary {
+        from,
+        to,
+        count,
+        average,
+        distribution,
+    })
     .into_response())
 }

@@ -7,29 +7,67 @@ use chrono::{DateTime, NaiveDate, Utc};
 use orderflow_messages::types::EmailAddress;
 use orderflow_runtime::auth::{Caller, Role};
 use orderflow_runtime::problem::{FieldError, Problem};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::Api;
 use crate::lifecycle::Status;
 use crate::order_request::CHANNELS;
-use crate::orders::{self, Cursor, ListFilter, Reader};
+use crate::orders::{self, Cursor, ListFilter, OrderSummary, Reader, Stats};
 
 /// Orders listed when `limit` is not given, and the most one page may hold.
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
 
-#[derive(Debug, Deserialize)]
+/// The filters of `GET /v1/orders`, every one optional. Read as text and checked by `parse`,
+/// so that a bad value is a 422 naming the parameter.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only orders in this status.
+    #[param(schema_with = status_names)]
     status: Option<String>,
+    /// Only orders from this channel.
+    #[param(schema_with = channel_names)]
     channel: Option<String>,
+    #[param(format = Email)]
     customer_email: Option<String>,
+    /// Placed at or after: an RFC 3339 time or a date (`YYYY-MM-DD`, midnight UTC).
     placed_after: Option<String>,
+    /// Placed before: an RFC 3339 time or a date.
     placed_before: Option<String>,
+    /// Orders per page, 1 to 500 (50 when not given).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
     limit: Option<String>,
+    /// `next_cursor` of the previous page, as it was.
     cursor: Option<String>,
 }
 
+fn status_names() -> utoipa::openapi::Object {
+    crate::order_request::names(Status::ALL.map(|s| s.as_str()))
+}
+
+fn channel_names() -> utoipa::openapi::Object {
+    crate::order_request::names(CHANNELS.map(|c| c.as_str()))
+}
+
+/// One page of `GET /v1/orders`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderPage {
+    pub orders: Vec<OrderSummary>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// Orders newest first, filtered, paged by a keyset cursor (stable while orders arrive).
+#[utoipa::path(get, path = "/v1/orders", tag = "orders",
+    description = "Role: `shop` (its own orders only), `staff`, `admin`.",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "a page of orders", body = OrderPage),
+        (status = 400, description = "a query parameter is malformed"),
+        (status = 422, description = "a filter failed its rule (named in `errors`)"),
+    ))]
 pub async fn list_orders(
     State(api): State<Api>,
     caller: Caller,
@@ -39,10 +77,10 @@ pub async fn list_orders(
     let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
     let filter = parse(&query, Reader::of(&caller)).map_err(Problem::validation)?;
     let (orders, next) = orders::list(&api.pool, &filter).await?;
-    Ok(axum::Json(json!({
-        "orders": orders,
-        "next_cursor": next.map(|c| c.encode()),
-    }))
+    Ok(axum::Json(OrderPage {
+        orders,
+        next_cursor: next.map(|c| c.encode()),
+    })
     .into_response())
 }
 
@@ -150,6 +188,10 @@ pub fn instant(raw: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
+/// How many orders are in each status (every status listed, zero included), and in all.
+#[utoipa::path(get, path = "/v1/orders/stats", tag = "orders",
+    description = "Role: `staff`, `admin`.",
+    responses((status = 200, description = "the counts", body = Stats)))]
 pub async fn order_stats(State(api): State<Api>, caller: Caller) -> Result<Response, Problem> {
     caller.require(Role::Staff)?;
     Ok(axum::Json(orders::stats(&api.pool).await?).into_response())

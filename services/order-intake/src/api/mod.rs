@@ -15,17 +15,23 @@
 //!   ([`feedback`]).
 //! - `POST/GET /v1/webhooks`, `DELETE /v1/webhooks/{id}` (shop: its own), and
 //!   `GET /v1/orders/{id}/notifications`, the order's delivery log ([`webhooks`]).
+//!
+//! Each handler carries its `#[utoipa::path]`; [`operations`] routes and documents them in one
+//! go, and `/openapi.json` serves the result ([`crate::openapi`]).
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 use orderflow_runtime::auth::{ApiKeys, Caller, Role, protect};
 use orderflow_runtime::problem::Problem;
-use serde_json::json;
+use serde::Serialize;
 use sqlx::PgPool;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::orders::{self, OrderView, Reader};
@@ -47,40 +53,39 @@ pub struct Api {
     pub plain_http: crate::delivery::PlainHttp,
 }
 
-/// Every route, in the order of [`crate::openapi::OPERATIONS`]; `/openapi.json` needs no key.
+/// Every route behind the API key check, and `/openapi.json` (no key) describing them.
 pub fn router(api: Api, keys: ApiKeys) -> Router {
-    let routes = Router::new()
-        .route(
-            "/v1/orders",
-            get(listing::list_orders).post(placing::place_order),
-        )
-        .route(
-            "/v1/orders/import",
-            post(crate::import::import_orders)
+    let (routes, document) = operations().with_state(api).split_for_parts();
+    let document = orderflow_runtime::openapi::complete(document);
+    let served = Router::new().route(
+        "/openapi.json",
+        get(move || {
+            let document = document.clone();
+            async move { axum::Json(document) }
+        }),
+    );
+    protect(routes, keys).merge(served)
+}
+
+/// Every operation, each routed and documented from its handler's `#[utoipa::path]`: what is
+/// routed here is in the document, and nothing else is.
+pub fn operations() -> OpenApiRouter<Api> {
+    OpenApiRouter::with_openapi(crate::openapi::Base::openapi())
+        .routes(routes!(listing::list_orders, placing::place_order))
+        .routes(
+            routes!(crate::import::import_orders)
                 .layer(DefaultBodyLimit::max(crate::import::IMPORT_BODY_LIMIT)),
         )
-        .route("/v1/orders/stats", get(listing::order_stats))
-        .route("/v1/orders/{id}", get(get_order))
-        .route("/v1/orders/{id}/timeline", get(get_timeline))
-        .route("/v1/orders/{id}/cancel", post(cancelling::cancel_order))
-        .route(
-            "/v1/orders/{id}/payment-method",
-            put(cancelling::change_payment_method),
-        )
-        .route("/v1/orders/{id}/feedback", post(feedback::give_feedback))
-        .route("/v1/orders/{id}/notifications", get(webhooks::delivery_log))
-        .route("/v1/feedback/summary", get(feedback::feedback_summary))
-        .route(
-            "/v1/webhooks",
-            get(webhooks::list).post(webhooks::subscribe),
-        )
-        .route("/v1/webhooks/{id}", delete(webhooks::unsubscribe))
-        .with_state(api);
-    let document = Router::new().route(
-        "/openapi.json",
-        get(|| async { axum::Json(crate::openapi::document()) }),
-    );
-    protect(routes, keys).merge(document)
+        .routes(routes!(listing::order_stats))
+        .routes(routes!(get_order))
+        .routes(routes!(get_timeline))
+        .routes(routes!(cancelling::cancel_order))
+        .routes(routes!(cancelling::change_payment_method))
+        .routes(routes!(feedback::give_feedback))
+        .routes(routes!(webhooks::delivery_log))
+        .routes(routes!(feedback::feedback_summary))
+        .routes(routes!(webhooks::list, webhooks::subscribe))
+        .routes(routes!(webhooks::unsubscribe))
 }
 
 /// The order id in a path.
@@ -110,6 +115,23 @@ async fn visible_order(api: &Api, caller: &Caller, id: Uuid) -> Result<OrderView
     }
 }
 
+/// An order's timeline, as `GET /v1/orders/{id}/timeline` answers it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineView {
+    pub order_id: Uuid,
+    pub status: String,
+    pub entries: Vec<timeline::Entry>,
+}
+
+/// The order, its status, shipments, invoice, payment and timeline.
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
+    description = "Role: `shop` (its own orders; another shop's is a 404), `staff`, `admin`.",
+    params(("id" = Uuid, Path, description = "the order's id")),
+    responses(
+        (status = 200, description = "the order", body = OrderView),
+        (status = 400, description = "the id is not a UUID"),
+        (status = 404, description = "no such order (or another shop's)"),
+    ))]
 async fn get_order(
     State(api): State<Api>,
     caller: Caller,
@@ -120,6 +142,16 @@ async fn get_order(
     Ok(axum::Json(view).into_response())
 }
 
+/// Every event of the order with its time, cause and who acted.
+#[utoipa::path(get, path = "/v1/orders/{id}/timeline", tag = "orders",
+    description = "Role: `shop` (its own orders), `staff`, `admin`. `cause` is the type of the \
+                   message that led to the entry.",
+    params(("id" = Uuid, Path, description = "the order's id")),
+    responses(
+        (status = 200, description = "the timeline", body = TimelineView),
+        (status = 400, description = "the id is not a UUID"),
+        (status = 404, description = "no such order (or another shop's)"),
+    ))]
 async fn get_timeline(
     State(api): State<Api>,
     caller: Caller,
@@ -129,10 +161,10 @@ async fn get_timeline(
     let view = visible_order(&api, &caller, order_id(&id)?).await?;
     let mut conn = api.pool.acquire().await?;
     let entries = timeline::of_order(&mut conn, view.id).await?;
-    Ok(axum::Json(json!({
-        "order_id": view.id,
-        "status": view.status,
-        "entries": entries,
-    }))
+    Ok(axum::Json(TimelineView {
+        order_id: view.id,
+        status: view.status,
+        entries,
+    })
     .into_response())
 }

@@ -9,11 +9,29 @@ use orderflow_runtime::problem::{JsonBody, Problem};
 
 use super::{Api, who};
 use crate::order_request::OrderRequest;
+use crate::orders::OrderView;
 use crate::placement::{self, Placement, PlacementError};
 
 /// Longest `Idempotency-Key` accepted (a UUID needs 36).
 const MAX_KEY_LEN: usize = 255;
 
+/// Places an order. The same `Idempotency-Key` and body replay the first answer (status and
+/// body, with `Idempotent-Replayed: true`); the same key with another body is a 422.
+#[utoipa::path(post, path = "/v1/orders", tag = "orders",
+    description = "Role: `shop` (the order becomes the shop's), `staff`, `admin`.",
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1 to 255 visible ASCII characters, e.g. a UUID; remembered for a \
+                       configurable time (24 h by default)")),
+    request_body(content = OrderRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "placed, or the replay of an earlier placement",
+            body = OrderView,
+            headers(("Location" = String, description = "`/v1/orders/{id}`"),
+                ("Idempotent-Replayed" = Option<String>, description = "`true` on a replay"))),
+        (status = 400, description = "malformed JSON, an unknown field, or a malformed Idempotency-Key"),
+        (status = 409, description = "an order with this channel and external_reference exists: its id is `order_id`"),
+        (status = 422, description = "fields failed their rules (each named in `errors`), or the Idempotency-Key was used with another body"),
+    ))]
 pub async fn place_order(
     State(api): State<Api>,
     caller: Caller,

@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use orderflow_runtime::auth::{Caller, Role};
 use orderflow_runtime::problem::{JsonBody, Problem};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Api, order_id, visible_order};
@@ -19,22 +20,53 @@ use crate::field_rules::Fields;
 use crate::orders::Reader;
 
 /// The body of `POST /v1/webhooks`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhookRequest {
+    /// `https://`; plain `http://` only to localhost in development, or where the deployment
+    /// allows it (rule `https`).
+    #[schema(required = true, value_type = String, format = "uri", max_length = 2000)]
     pub url: Value,
     /// Signs every delivery; generated when not given.
+    #[schema(value_type = Option<String>, min_length = 16, max_length = 200)]
     pub secret: Value,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
-struct WebhookView {
+/// A subscription.
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+pub struct WebhookView {
     id: Uuid,
+    /// The shop (API key name) whose orders it hears.
     shop: Option<String>,
     url: String,
     created_at: DateTime<Utc>,
 }
 
+/// A new subscription, with its secret: shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookCreated {
+    #[serde(flatten)]
+    webhook: WebhookView,
+    /// Each delivery carries `X-Orderflow-Signature: sha256=<hex HMAC-SHA256 of the body under
+    /// this secret>`.
+    secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookList {
+    webhooks: Vec<WebhookView>,
+}
+
+/// Subscribes a URL to the status changes of the shop's orders.
+#[utoipa::path(post, path = "/v1/webhooks", tag = "notifications",
+    description = "Role: `shop` (its own orders' changes), `staff`, `admin`. Each change is \
+                   POSTed as `{\"event\": \"order.status_changed\", \"order_id\", \"status\", \
+                   \"message_id\"}`, signed, and retried with backoff until a 2xx.",
+    request_body(content = WebhookRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "subscribed; the secret is shown this once", body = WebhookCreated),
+        (status = 422, description = "`url` or `secret` failed their rules"),
+    ))]
 pub async fn subscribe(
     State(api): State<Api>,
     caller: Caller,
@@ -77,18 +109,23 @@ pub async fn subscribe(
     .await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({
-            "id": id,
-            "shop": caller.key_name,
-            "url": url,
-            // Shown this once: the receiver checks each delivery's signature with it.
-            "secret": secret,
-            "created_at": created_at,
-        })),
+        axum::Json(WebhookCreated {
+            webhook: WebhookView {
+                id,
+                shop: caller.key_name,
+                url,
+                created_at,
+            },
+            secret,
+        }),
     )
         .into_response())
 }
 
+/// The subscriptions: a shop's own, or (staff) every one.
+#[utoipa::path(get, path = "/v1/webhooks", tag = "notifications",
+    description = "Role: `shop` (its own), `staff`, `admin` (all).",
+    responses((status = 200, description = "the subscriptions", body = WebhookList)))]
 pub async fn list(State(api): State<Api>, caller: Caller) -> Result<Response, Problem> {
     caller.require(Role::Shop)?;
     let (only_shop, shop) = match Reader::of(&caller) {
@@ -103,9 +140,18 @@ pub async fn list(State(api): State<Api>, caller: Caller) -> Result<Response, Pr
     .bind(shop)
     .fetch_all(&api.pool)
     .await?;
-    Ok(axum::Json(json!({ "webhooks": webhooks })).into_response())
+    Ok(axum::Json(WebhookList { webhooks }).into_response())
 }
 
+/// Ends a subscription; its deliveries still queued fail (`the subscription was deleted`).
+#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "notifications",
+    description = "Role: `shop` (its own), `staff`, `admin`.",
+    params(("id" = Uuid, Path, description = "the subscription's id")),
+    responses(
+        (status = 204, description = "unsubscribed"),
+        (status = 400, description = "the id is not a UUID"),
+        (status = 404, description = "no such subscription (or another shop's)"),
+    ))]
 pub async fn unsubscribe(
     State(api): State<Api>,
     caller: Caller,
@@ -133,21 +179,41 @@ pub async fn unsubscribe(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
-struct DeliveryView {
+/// One notification to one sink.
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+pub struct DeliveryView {
     id: i64,
+    /// `log` or `webhook`.
     sink: String,
     url: Option<String>,
+    /// `pending`, `delivered` or `failed` (attempts used up).
     state: String,
     attempts: i32,
     last_error: Option<String>,
     delivered_at: Option<DateTime<Utc>>,
     next_attempt_at: DateTime<Utc>,
+    /// What was (or will be) sent.
+    #[schema(value_type = Object)]
     body: Value,
     created_at: DateTime<Utc>,
 }
 
-/// `GET /v1/orders/{id}/notifications`: every notification about the order, by sink.
+/// An order's delivery log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryLog {
+    order_id: Uuid,
+    deliveries: Vec<DeliveryView>,
+}
+
+/// Every notification about the order, per sink: its state, attempts and last error.
+#[utoipa::path(get, path = "/v1/orders/{id}/notifications", tag = "notifications",
+    description = "Role: `shop` (its own orders), `staff`, `admin`.",
+    params(("id" = Uuid, Path, description = "the order's id")),
+    responses(
+        (status = 200, description = "the delivery log", body = DeliveryLog),
+        (status = 400, description = "the id is not a UUID"),
+        (status = 404, description = "no such order (or another shop's)"),
+    ))]
 pub async fn delivery_log(
     State(api): State<Api>,
     caller: Caller,
@@ -162,5 +228,9 @@ pub async fn delivery_log(
     .bind(order.id)
     .fetch_all(&api.pool)
     .await?;
-    Ok(axum::Json(json!({ "order_id": order.id, "deliveries": deliveries })).into_response())
+    Ok(axum::Json(DeliveryLog {
+        order_id: order.id,
+        deliveries,
+    })
+    .into_response())
 }

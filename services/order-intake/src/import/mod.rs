@@ -13,9 +13,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderflow_runtime::auth::{Caller, Role};
+use orderflow_runtime::openapi::FieldErrorSchema;
 use orderflow_runtime::problem::{FieldError, Problem};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::api::{Api, who};
@@ -44,16 +46,34 @@ pub struct RowError {
 }
 
 /// What became of one row.
-#[derive(Debug, Serialize)]
-struct RowReport {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RowReport {
+    /// The row's number in the file (CSV: the header is row 1) or the line's (JSON Lines).
     row: usize,
     external_reference: Option<String>,
     /// `created`, `duplicate` (the order exists already: `order_id` is that order) or `invalid`.
     outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     order_id: Option<Uuid>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Why it is invalid: each field with its rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<FieldErrorSchema>)]
     errors: Vec<FieldError>,
+}
+
+/// How many orders an import created, found already there, or refused.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportSummary {
+    created: usize,
+    duplicates: usize,
+    invalid: usize,
+}
+
+/// The answer to an import: the counts and every row's outcome, in file order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportReport {
+    summary: ImportSummary,
+    rows: Vec<RowReport>,
 }
 
 enum Format {
@@ -61,6 +81,23 @@ enum Format {
     JsonLines,
 }
 
+/// Many orders at once, from CSV (one row per order line; the rows of one order share its
+/// `external_reference`) or JSON Lines (one order per line, each the body of `POST /v1/orders`).
+#[utoipa::path(post, path = "/v1/orders/import", tag = "orders",
+    description = "Role: `staff`, `admin`. Each order is checked with the rules of \
+                   `POST /v1/orders` and placed on its own: a bad row never blocks the others, \
+                   and importing a file twice creates nothing new. Up to 8 MiB. The CSV columns \
+                   are listed in the README.",
+    request_body(content(
+        (String = "text/csv"),
+        (OrderRequest = "application/x-ndjson"),
+    )),
+    responses(
+        (status = 200, description = "a report per row", body = ImportReport),
+        (status = 400, description = "not UTF-8, unreadable CSV, or unknown columns"),
+        (status = 413, description = "the file is over 8 MiB"),
+        (status = 415, description = "neither text/csv nor application/x-ndjson"),
+    ))]
 pub async fn import_orders(
     State(api): State<Api>,
     caller: Caller,
@@ -103,13 +140,22 @@ pub async fn import_orders(
     }
     report.sort_by_key(|r| r.row);
     let count = |outcome| report.iter().filter(|r| r.outcome == outcome).count();
-    let summary = json!({
-        "created": count("created"),
-        "duplicates": count("duplicate"),
-        "invalid": count("invalid"),
-    });
-    tracing::info!(%summary, "orders imported");
-    Ok(axum::Json(json!({ "summary": summary, "rows": report })).into_response())
+    let summary = ImportSummary {
+        created: count("created"),
+        duplicates: count("duplicate"),
+        invalid: count("invalid"),
+    };
+    tracing::info!(
+        created = summary.created,
+        duplicates = summary.duplicates,
+        invalid = summary.invalid,
+        "orders imported"
+    );
+    Ok(axum::Json(ImportReport {
+        summary,
+        rows: report,
+    })
+    .into_response())
 }
 
 /// Checks and places one order; one report per row it came from.

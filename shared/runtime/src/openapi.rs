@@ -1,0 +1,161 @@
+//! What every service's OpenAPI document shares, for documents generated from the code with
+//! utoipa: the [`Problem`](crate::problem::Problem) error body, the API key scheme exactly as
+//! [`auth`](crate::auth) reads it (`Authorization: Bearer <key>`), and the answers every `/v1`
+//! operation can give whatever its handler does (401, 403, 500).
+//!
+//! A service collects its operations with `utoipa_axum`'s `OpenApiRouter` (so every routed
+//! operation is documented and nothing else is) and passes the result through [`complete`].
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::{PartialSchema, ToSchema};
+
+/// The security scheme's name in `components.securitySchemes`.
+pub const API_KEY_SCHEME: &str = "api_key";
+
+/// One failing field and the rule it broke; mirrors [`FieldError`](crate::problem::FieldError)
+/// (a test holds the two together).
+#[derive(Serialize, ToSchema)]
+#[schema(as = FieldError)]
+pub struct FieldErrorSchema {
+    /// JSON path of the field, e.g. `lines[1].quantity`.
+    pub field: String,
+    /// Stable rule name, e.g. `required`, `range`, `format`, `one_of`.
+    pub rule: String,
+    /// What the rule asks for, for a person.
+    pub message: String,
+}
+
+/// An `application/problem+json` error (RFC 9457); mirrors
+/// [`Problem`](crate::problem::Problem) (a test holds the two together). Extra members may
+/// follow, e.g. the `order_id` of the existing order on a duplicate's 409.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemSchema {
+    /// A URI naming the kind of problem, e.g. `https://orderflow.dev/problems/validation`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    /// The HTTP status, repeated.
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Every failing field, on a 422.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldErrorSchema>,
+}
+
+/// Finishes a service's generated document: the API key scheme, required by every operation;
+/// the `Problem` and `FieldError` schemas; every error answer (4xx, 5xx) typed as an
+/// `application/problem+json` `Problem`; the 401, 403 and 500 that the key check, the role
+/// check and a failure can answer on any operation; and, where an operation takes a body, the
+/// 400, 413 and 415 that reading it can answer (unless the operation says them itself).
+pub fn complete(document: utoipa::openapi::OpenApi) -> Value {
+    let mut document = serde_json::to_value(document).unwrap_or_else(|_| json!({}));
+    let schemas = &mut document["components"]["schemas"];
+    if !schemas.is_object() {
+        *schemas = json!({});
+    }
+    schemas["Problem"] = schema_json::<ProblemSchema>();
+    schemas["FieldError"] = schema_json::<FieldErrorSchema>();
+    document["components"]["securitySchemes"][API_KEY_SCHEME] = json!({
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key, sent as `Authorization: Bearer <key>`. Keys carry a role \
+                        (admin, staff, shop, carrier); each operation names the roles it admits.",
+    });
+    document["security"] = json!([{ API_KEY_SCHEME: [] }]);
+    let problem = json!({"application/problem+json": {
+        "schema": {"$ref": "#/components/schemas/Problem"}}});
+    if let Some(paths) = document["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for operation in item.values_mut() {
+                let has_body = operation.get("requestBody").is_some();
+                let Some(responses) = operation["responses"].as_object_mut() else {
+                    continue;
+                };
+                let mut shared = vec![
+                    ("401", "no API key, or an unknown one"),
+                    ("403", "the key's role may not do this"),
+                    ("500", "an internal error; it has been logged"),
+                ];
+                if has_body {
+                    shared.extend([
+                        (
+                            "400",
+                            "the body is malformed or has an unknown field (named)",
+                        ),
+                        ("413", "the body is too large"),
+                        (
+                            "415",
+                            "the body's content type is not one the operation takes",
+                        ),
+                    ]);
+                }
+                for (code, description) in shared {
+                    responses
+                        .entry(code)
+                        .or_insert_with(|| json!({ "description": description }));
+                }
+                for (code, answer) in responses.iter_mut() {
+                    if code.starts_with('4') || code.starts_with('5') {
+                        answer["content"] = problem.clone();
+                    }
+                }
+            }
+        }
+    }
+    document
+}
+
+fn schema_json<T: PartialSchema>() -> Value {
+    serde_json::to_value(T::schema()).unwrap_or_else(|_| json!({}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::{FieldError, Problem};
+
+    /// The mirrors have exactly the members the real types serialise.
+    #[test]
+    fn the_problem_schema_has_the_members_a_problem_has() {
+        let real = serde_json::to_value(
+            Problem::validation(vec![FieldError::new("url", "https", "must be https")])
+                .with("order_id", "x"),
+        )
+        .expect("json");
+        let schema = schema_json::<ProblemSchema>();
+        let mut documented: Vec<&String> = schema["properties"]
+            .as_object()
+            .expect("props")
+            .keys()
+            .collect();
+        let mut served: Vec<&String> = real
+            .as_object()
+            .expect("object")
+            .keys()
+            .filter(|k| *k != "order_id")
+            .collect();
+        documented.sort();
+        served.sort();
+        assert_eq!(documented, served);
+        let field = schema_json::<FieldErrorSchema>();
+        let mut documented: Vec<&String> = field["properties"]
+            .as_object()
+            .expect("props")
+            .keys()
+            .collect();
+        documented.sort();
+        let mut served: Vec<&String> = real["errors"][0]
+            .as_object()
+            .expect("error")
+            .keys()
+            .collect();
+        served.sort();
+        assert_eq!(documented, served);
+    }
+}
