@@ -167,3 +167,93 @@ async fn an_order_waiting_past_its_limit_is_listed_and_announced_once() {
     let tight: serde_json::Value = serde_json::from_slice(&tight.stdout).expect("JSON");
     assert_eq!(tight.as_array().map(Vec::len), Some(2), "{tight}");
 }
+
+/// One sample of `metrics` (Prometheus text) whose name and labels contain every `part`.
+fn sample(metrics: &str, parts: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| parts.iter().all(|p| l.contains(p)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watcher_exports_stalled_orders_per_status_as_a_gauge_and_follows_them() {
+    let env = migrated().await;
+    let first = order_stuck_in(&env, "packed", "packed").await;
+    order_stuck_in(&env, "packed", "packed").await;
+    order_stuck_in(&env, "verified", "verified").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let listen = format!("127.0.0.1:{port}");
+    let mut watcher = tokio::process::Command::from(support::command(
+        &env,
+        &["stalled", "--watch", "1", "--listen", &listen],
+    ))
+    .kill_on_drop(true)
+    .spawn()
+    .expect("start the watcher");
+
+    let client = reqwest::Client::new();
+    let url = format!("http://{listen}/metrics");
+    let scrape = || async {
+        match client.get(&url).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    };
+    let packed = [
+        "orderflow_orders_stalled{",
+        "status=\"packed\"",
+        "stage=\"shipping\"",
+    ];
+    let verified = ["orderflow_orders_stalled{", "status=\"verified\""];
+    let placed = ["orderflow_orders_stalled{", "status=\"placed\""];
+    orderflow_runtime::testing::eventually(
+        "two packed and one verified order reported stalled",
+        Duration::from_secs(20),
+        || async {
+            let m = scrape().await;
+            sample(&m, &packed) == Some(2.0)
+                && sample(&m, &verified) == Some(1.0)
+                && sample(&m, &placed) == Some(0.0)
+        },
+    )
+    .await;
+
+    // The order moves on: the gauge follows at the next look.
+    let mut db = env.connect_db("order_intake").await;
+    sqlx::query("UPDATE orders SET status = 'shipped', progress = 'shipped', updated_at = now() WHERE id = $1")
+        .bind(first)
+        .execute(&mut db)
+        .await
+        .expect("move the order on");
+    orderflow_runtime::testing::eventually(
+        "one packed order left stalled",
+        Duration::from_secs(20),
+        || async { sample(&scrape().await, &packed) == Some(1.0) },
+    )
+    .await;
+    let checked = sample(
+        &scrape().await,
+        &["orderflow_stalled_checked_timestamp_seconds"],
+    );
+    assert!(checked.is_some_and(|t| t > 0.0), "{checked:?}");
+
+    // SIGTERM stops it cleanly.
+    let pid = watcher.id().expect("a pid").to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), watcher.wait())
+        .await
+        .expect("the watcher stops within 10 s")
+        .expect("its status");
+    assert!(status.success(), "{status}");
+}

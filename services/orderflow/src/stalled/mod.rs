@@ -22,6 +22,8 @@ use orderflow_runtime::topology::Names;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+mod watch;
+
 #[derive(Args)]
 pub struct StalledArgs {
     /// Publish `order.stalled` for every order not announced before.
@@ -29,6 +31,13 @@ pub struct StalledArgs {
     pub publish: bool,
     #[arg(long)]
     pub json: bool,
+    /// Keep running: look again every SECS seconds (announcing with `--publish`) and serve the
+    /// counts as the gauge `orderflow_orders_stalled{status,stage}` on `/metrics` at `--listen`.
+    #[arg(long, value_name = "SECS")]
+    pub watch: Option<u64>,
+    /// Where `--watch` serves `/metrics` and `/healthz`.
+    #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
+    pub listen: String,
 }
 
 /// `[stalled]`: seconds an order may stay in a status; `default_secs` for statuses not listed.
@@ -84,6 +93,21 @@ pub fn waiting_for(status: &str) -> &'static str {
         "paid" => "intake (completion)",
         "on_hold" => "a person (release or cancel)",
         "backordered" => "goods to arrive",
+        _ => "unknown",
+    }
+}
+
+/// The stage (or party) an order in `status` waits for, as the metric's `stage` label.
+pub fn stage_of(status: &str) -> &'static str {
+    match status {
+        "placed" => "verification",
+        "verified" => "fulfilment",
+        "packed" => "shipping",
+        "shipped" => "carrier",
+        "delivered" | "invoiced" => "billing",
+        "paid" => "order-intake",
+        "on_hold" => "person",
+        "backordered" => "goods",
         _ => "unknown",
     }
 }
@@ -212,6 +236,11 @@ pub async fn publish(
 pub async fn run(settings: &Settings, args: StalledArgs) -> anyhow::Result<()> {
     let limits: StalledSettings = settings.section("stalled")?;
     let pool = crate::check::database(settings).await?;
+    if let Some(every) = args.watch {
+        let result = watch::run(settings, &pool, &limits, &args, every).await;
+        pool.close().await;
+        return result;
+    }
     let stalled = find(&pool, &limits).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&stalled)?);
