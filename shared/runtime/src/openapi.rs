@@ -5,6 +5,8 @@
 //!
 //! A service collects its operations with `utoipa_axum`'s `OpenApiRouter` (so every routed
 //! operation is documented and nothing else is) and passes the result through [`complete`].
+//! With the `openapi-checks` feature, `checks` holds what the services' tests assert about
+//! their documents.
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -113,6 +115,148 @@ pub fn complete(document: utoipa::openapi::OpenApi) -> Value {
 
 fn schema_json<T: PartialSchema>() -> Value {
     serde_json::to_value(T::schema()).unwrap_or_else(|_| json!({}))
+}
+
+#[cfg(feature = "openapi-checks")]
+pub mod checks {
+    //! What a service's tests assert about its document: every schema is valid JSON Schema in
+    //! the dialect of OpenAPI 3.1 (2020-12), every operation is guarded and answers errors as
+    //! `Problem`s, and real bodies conform to the schemas the document gives them.
+
+    use serde_json::{Value, json};
+
+    const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
+
+    /// Every `(method, path)` the document describes, sorted.
+    pub fn operations(document: &Value) -> Vec<(String, String)> {
+        let mut operations = Vec::new();
+        for (path, item) in document["paths"].as_object().into_iter().flatten() {
+            for method in item.as_object().into_iter().flatten().map(|(m, _)| m) {
+                operations.push((method.clone(), path.clone()));
+            }
+        }
+        operations.sort();
+        operations
+    }
+
+    /// What is wrong with the document as a whole: its version, its key scheme, an operation
+    /// without its roles or without a `Problem` for an error, an invalid schema. Empty if
+    /// nothing.
+    pub fn faults(document: &Value) -> Vec<String> {
+        let mut faults = Vec::new();
+        if document["openapi"] != "3.1.0" {
+            faults.push(format!("openapi is {}, not 3.1.0", document["openapi"]));
+        }
+        let scheme = &document["components"]["securitySchemes"][super::API_KEY_SCHEME];
+        if (scheme["type"].as_str(), scheme["scheme"].as_str()) != (Some("http"), Some("bearer")) {
+            faults.push(format!("the API key scheme is {scheme}"));
+        }
+        if document["security"] != json!([{ super::API_KEY_SCHEME: [] }]) {
+            faults.push("the API key is not required by default".to_owned());
+        }
+        for (method, path) in operations(document) {
+            let operation = &document["paths"][&path][&method];
+            let what = format!("{method} {path}");
+            if !operation["description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("Role: "))
+            {
+                faults.push(format!(
+                    "{what}: the description does not start with its roles"
+                ));
+            }
+            let responses = operation["responses"].as_object();
+            for (code, answer) in responses.into_iter().flatten() {
+                let problem = &answer["content"]["application/problem+json"]["schema"]["$ref"];
+                if (code.starts_with('4') || code.starts_with('5'))
+                    && problem != "#/components/schemas/Problem"
+                {
+                    faults.push(format!("{what} {code} is not a Problem"));
+                }
+                if code.starts_with('2') && code != "204" && !answer["content"].is_object() {
+                    faults.push(format!("{what} {code} has no body"));
+                }
+            }
+            for code in ["401", "403", "500"] {
+                if !responses.is_some_and(|r| r.contains_key(code)) {
+                    faults.push(format!("{what} does not answer {code}"));
+                }
+            }
+        }
+        for (name, schema) in document["components"]["schemas"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            let mut schema = schema.clone();
+            schema["$schema"] = json!(DIALECT);
+            if let Err(e) = jsonschema::meta::validate(&schema) {
+                faults.push(format!("{name} is not a valid JSON Schema: {e}"));
+            }
+            if let Err(e) = jsonschema::validator_for(&standalone(document, &schema)) {
+                faults.push(format!("{name} does not compile: {e}"));
+            }
+        }
+        faults
+    }
+
+    /// `schema` as a JSON Schema of its own whose `#/components/...` references resolve.
+    pub fn standalone(document: &Value, schema: &Value) -> Value {
+        let mut standalone = schema.clone();
+        standalone["$schema"] = json!(DIALECT);
+        standalone["components"] = document["components"].clone();
+        standalone
+    }
+
+    /// The schema of the JSON body `method path` takes.
+    pub fn request_schema(document: &Value, method: &str, path: &str) -> Value {
+        let media = &document["paths"][path][method]["requestBody"]["content"]["application/json"];
+        standalone(document, &media["schema"])
+    }
+
+    /// The schema of what `method path` answers with `status`.
+    pub fn answer_schema(document: &Value, method: &str, path: &str, status: u16) -> Value {
+        let content = &document["paths"][path][method]["responses"][status.to_string()]["content"];
+        let media = content
+            .as_object()
+            .and_then(|c| c.values().next())
+            .cloned()
+            .unwrap_or(Value::Null);
+        standalone(document, &media["schema"])
+    }
+
+    /// Where `instance` breaks `schema`; empty if it conforms.
+    pub fn violations(schema: &Value, instance: &Value) -> Vec<String> {
+        match jsonschema::validator_for(schema) {
+            Err(e) => vec![format!("the schema does not compile: {e}")],
+            Ok(validator) => validator
+                .iter_errors(instance)
+                .map(|e| format!("{e} at `{}`", e.instance_path()))
+                .collect(),
+        }
+    }
+
+    /// Fails the test naming every point where the body `method path` answered with `status`
+    /// breaks the document.
+    #[track_caller]
+    pub fn assert_answer(document: &Value, method: &str, path: &str, status: u16, body: &Value) {
+        let schema = answer_schema(document, method, path, status);
+        let violations = violations(&schema, body);
+        assert!(
+            violations.is_empty(),
+            "{method} {path} {status}: {violations:?}\n{body}"
+        );
+    }
+
+    /// Likewise for a body sent to `method path`.
+    #[track_caller]
+    pub fn assert_request(document: &Value, method: &str, path: &str, body: &Value) {
+        let violations = violations(&request_schema(document, method, path), body);
+        assert!(
+            violations.is_empty(),
+            "{method} {path}: {violations:?}\n{body}"
+        );
+    }
 }
 
 #[cfg(test)]

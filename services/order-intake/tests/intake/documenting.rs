@@ -2,13 +2,12 @@
 //! guarded, every schema is a valid JSON Schema (2020-12, the dialect of OpenAPI 3.1), and what
 //! the service really answers — and the README's example bodies — conform to it.
 
+use orderflow_runtime::openapi::checks;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{App, SHOP, STAFF, an_order};
-
-const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
 
 /// The operations of the API; a new one shows up here as a failing test until it is listed.
 const OPERATIONS: [(&str, &str); 14] = [
@@ -39,91 +38,37 @@ async fn served_document(app: &App) -> Value {
     response.json().await.expect("json")
 }
 
-/// `schema` as a standalone JSON Schema whose `#/components/...` references resolve.
-fn standalone(document: &Value, schema: &Value) -> Value {
-    let mut standalone = schema.clone();
-    standalone["$schema"] = json!(DIALECT);
-    standalone["components"] = document["components"].clone();
-    standalone
-}
-
-/// The schema of what `method path` answers with `status`.
-fn answer_schema(document: &Value, method: &str, path: &str, status: u16) -> Value {
-    let answer = &document["paths"][path][method]["responses"][status.to_string()];
-    let content = answer["content"].as_object().expect("content");
-    let (_, media) = content.iter().next().expect("a media type");
-    standalone(document, &media["schema"])
-}
-
-fn request_schema(document: &Value, method: &str, path: &str) -> Value {
-    let media = &document["paths"][path][method]["requestBody"]["content"]["application/json"];
-    standalone(document, &media["schema"])
-}
-
-/// Fails naming every point where `instance` breaks `schema`.
-#[track_caller]
-fn assert_conforms(schema: &Value, instance: &Value, what: &str) {
-    let validator = jsonschema::validator_for(schema).expect("the schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{what}: {errors:?}\n{instance}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_operation_is_routed_guarded_and_answers_problems() {
     let app = App::spawn().await;
     let document = served_document(&app).await;
-    assert_eq!(document["openapi"], "3.1.0");
-    assert_eq!(
-        document["components"]["securitySchemes"]["api_key"],
-        json!({"type": "http", "scheme": "bearer",
-            "description": document["components"]["securitySchemes"]["api_key"]["description"]}),
-        "the key goes in `Authorization: Bearer`, as the service reads it"
-    );
-    assert_eq!(document["security"], json!([{"api_key": []}]));
-
-    let mut documented = Vec::new();
-    for (path, item) in document["paths"].as_object().expect("paths") {
-        for (method, operation) in item.as_object().expect("item") {
-            documented.push((method.clone(), path.clone()));
-            let what = format!("{method} {path}");
-            let url = app.url(&path.replace("{id}", &Uuid::now_v7().to_string()));
-            let verb = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
-            let status = app.client.request(verb, url).send().await.expect("call");
-            assert_eq!(status.status(), 401, "{what} is routed and needs a key");
-            let description = operation["description"].as_str().unwrap_or("");
-            assert!(description.starts_with("Role: "), "{what}: {description}");
-            let responses = operation["responses"].as_object().expect("responses");
-            for code in ["401", "403", "500"] {
-                assert!(responses.contains_key(code), "{what} {code}");
-            }
-            if operation["requestBody"].is_object() {
-                for code in ["400", "413", "415"] {
-                    assert!(responses.contains_key(code), "{what} reads a body: {code}");
-                }
-            }
-            for (code, answer) in responses {
-                if code.starts_with('4') || code.starts_with('5') {
-                    assert_eq!(
-                        answer["content"]["application/problem+json"]["schema"]["$ref"],
-                        "#/components/schemas/Problem",
-                        "{what} {code}"
-                    );
-                } else if code != "204" {
-                    assert!(answer["content"].is_object(), "{what} {code} has a body");
-                }
-            }
-        }
-    }
+    assert_eq!(checks::faults(&document), Vec::<String>::new());
     let mut expected: Vec<(String, String)> = OPERATIONS
         .iter()
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
     expected.sort();
-    documented.sort();
-    assert_eq!(documented, expected);
+    assert_eq!(checks::operations(&document), expected);
+    for (method, path) in &expected {
+        let operation = &document["paths"][path][method];
+        let url = app.url(&path.replace("{id}", &Uuid::now_v7().to_string()));
+        let verb = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+        let status = app.client.request(verb, url).send().await.expect("call");
+        assert_eq!(
+            status.status(),
+            401,
+            "{method} {path} is routed and needs a key"
+        );
+        if operation["requestBody"].is_object() {
+            let responses = operation["responses"].as_object().expect("responses");
+            for code in ["400", "413", "415"] {
+                assert!(
+                    responses.contains_key(code),
+                    "{method} {path} reads a body: {code}"
+                );
+            }
+        }
+    }
     assert_eq!(
         document,
         order_intake::openapi::document(),
@@ -133,7 +78,7 @@ async fn every_documented_operation_is_routed_guarded_and_answers_problems() {
 }
 
 #[tokio::test]
-async fn every_schema_of_the_document_is_valid_json_schema() {
+async fn every_schema_is_valid_json_schema_and_has_the_rules_of_the_api() {
     let document = order_intake::openapi::document();
     let schemas = document["components"]["schemas"]
         .as_object()
@@ -148,22 +93,17 @@ async fn every_schema_of_the_document_is_valid_json_schema() {
     ] {
         assert!(schemas.contains_key(name), "{name} is documented");
     }
-    for (name, schema) in schemas {
-        let mut schema = schema.clone();
-        schema["$schema"] = json!(DIALECT);
-        jsonschema::meta::validate(&schema)
-            .unwrap_or_else(|e| panic!("{name} is not a valid JSON Schema: {e}"));
-        let standalone = standalone(&document, &schema);
-        jsonschema::validator_for(&standalone)
-            .unwrap_or_else(|e| panic!("{name} does not compile: {e}"));
-    }
-    let order = request_schema(&document, "post", "/v1/orders");
-    assert_conforms(&order, &an_order("schema-1"), "the brief's order");
+    assert_eq!(checks::faults(&document), Vec::<String>::new());
+    checks::assert_request(&document, "post", "/v1/orders", &an_order("schema-1"));
     let mut broken = an_order("schema-2");
     broken["lines"][0]["quantity"] = json!(0);
     broken["colour"] = json!("blue");
-    let validator = jsonschema::validator_for(&order).expect("compiles");
-    assert!(!validator.is_valid(&broken), "the schema has the rules");
+    let order = checks::request_schema(&document, "post", "/v1/orders");
+    assert_eq!(
+        checks::violations(&order, &broken).len(),
+        2,
+        "the schema has the rules"
+    );
 }
 
 /// The `-d '…'` bodies of the README's `curl` calls to order-intake, with the operation
@@ -219,8 +159,7 @@ async fn the_readmes_example_bodies_conform_to_the_document() {
         "{operations:?}"
     );
     for (method, path, body) in &examples {
-        let schema = request_schema(&document, method, path);
-        assert_conforms(&schema, body, &format!("README: {method} {path}"));
+        checks::assert_request(&document, method, path, body);
     }
 }
 
@@ -229,8 +168,7 @@ async fn what_the_service_answers_conforms_to_the_document() {
     let app = App::spawn().await;
     let document = order_intake::openapi::document();
     let check = |method: &str, path: &str, status: u16, body: &Value| {
-        let schema = answer_schema(&document, method, path, status);
-        assert_conforms(&schema, body, &format!("{method} {path} {status}"));
+        checks::assert_answer(&document, method, path, status, body);
     };
 
     let (status, order) = app
