@@ -66,6 +66,16 @@ start_rabbitmq() {
     wait_for RabbitMQ 120 rabbitmq_up
 }
 
+# The ops console reads queue depths and rates from RabbitMQ's management API (port 15672).
+enable_management() {
+    if ! rabbitmq-plugins is_enabled rabbitmq_management -q >/dev/null 2>&1; then
+        log "enabling the rabbitmq_management plugin"
+        as_root rabbitmq-plugins enable rabbitmq_management >/dev/null
+    fi
+    wait_for "RabbitMQ management API" 60 rabbitmq-diagnostics -q check_port_listener 15672
+}
+
 install_missing
 start_postgres
 start_rabbitmq
+enable_management

@@ -1,106 +1,36 @@
 //! One order through all five services and the simulated carrier, over the real RabbitMQ and
 //! PostgreSQL, through the services' own `build`/`run` functions — what `orderflow up` runs.
 
+mod system;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use orderflow_runtime::testing::{TestEnv, eventually};
 use orderflow_runtime::{CancellationToken, Settings};
 use serde_json::{Value, json};
+use system::{System, call};
 use tokio::task::JoinHandle;
 
 const WAIT: Duration = Duration::from_secs(60);
 const ADMIN: &str = "dev-admin-key";
 const SHOP: &str = "dev-shop-key";
 
-struct System {
-    intake: SocketAddr,
-    verification: SocketAddr,
-    stop: CancellationToken,
-    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
-}
-
-impl System {
-    async fn start(settings: &Settings) -> System {
-        let stop = CancellationToken::new();
-        let intake = order_intake::build(settings).await.expect("order-intake");
-        let verification = verification::build(settings).await.expect("verification");
-        let fulfilment = fulfilment::build(settings).await.expect("fulfilment");
-        let shipping = shipping::build(settings).await.expect("shipping");
-        let billing = billing::build(settings).await.expect("billing");
-        let (intake_addr, verification_addr) = (intake.local_addr(), verification.local_addr());
-        let mut tasks = Vec::new();
-        for service in [intake, verification, fulfilment, shipping, billing] {
-            tasks.push(tokio::spawn(service.run_until_stopped(stop.clone())));
-        }
-        tasks.push(tokio::spawn(shipping::carrier_sim::run(
-            settings.clone(),
-            stop.clone(),
-        )));
-        System {
-            intake: intake_addr,
-            verification: verification_addr,
-            stop,
-            tasks,
-        }
-    }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        for task in self.tasks {
-            task.await.expect("join").expect("clean stop");
-        }
-    }
-}
-
-async fn call(
-    method: reqwest::Method,
-    url: String,
-    key: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, url).bearer_auth(key);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 async fn seed_catalogue(verification: SocketAddr) {
-    let base = format!("http://{verification}/v1");
-    let (status, body) = call(
-        reqwest::Method::PUT,
-        format!("{base}/warehouses/berlin"),
+    let product = |price: i64, tax_class: &str| {
+        json!({"name": "a product", "unit_price": price, "currency": "EUR",
+            "tax_class": tax_class, "weight_grams": 400})
+    };
+    system::seed_catalogue(
+        verification,
         ADMIN,
-        Some(json!({"name": "Berlin"})),
+        &[
+            ("MUG-BLUE", product(1250, "standard")),
+            ("TEA-EARLGREY", product(690, "reduced")),
+        ],
+        &[("MUG-BLUE", 10), ("TEA-EARLGREY", 10)],
     )
     .await;
-    assert!(status < 300, "warehouse: {status} {body}");
-    for (sku, price, tax_class) in [
-        ("MUG-BLUE", 1250, "standard"),
-        ("TEA-EARLGREY", 690, "reduced"),
-    ] {
-        let product = json!({"name": sku, "unit_price": price, "currency": "EUR", "tax_class": tax_class, "weight_grams": 400});
-        let (status, body) = call(
-            reqwest::Method::PUT,
-            format!("{base}/products/{sku}"),
-            ADMIN,
-            Some(product),
-        )
-        .await;
-        assert!(status < 300, "product: {status} {body}");
-    }
-    let receipt = json!({"lines": [{"sku": "MUG-BLUE", "quantity": 10}, {"sku": "TEA-EARLGREY", "quantity": 10}]});
-    let (status, body) = call(
-        reqwest::Method::POST,
-        format!("{base}/warehouses/berlin/receipts"),
-        ADMIN,
-        Some(receipt),
-    )
-    .await;
-    assert!(status < 300, "receipt: {status} {body}");
 }
 
 fn order(external_reference: &str, sku_override: Option<&str>) -> Value {

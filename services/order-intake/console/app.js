@@ -283,7 +283,8 @@ async function flowView(target) {
   if (unchanged(target, data)) return;
   const reached = data.last_hour.reached;
   const stalledBy = data.stalled_by_status || {};
-  const cards = Object.entries(data.by_status).map(([status, count]) => {
+  const cards = data.statuses.map((status) => {
+    const count = data.by_status[status] || 0;
     const series = reached[status] || [];
     const lastHour = series.reduce((a, b) => a + b, 0);
     const stalled = stalledBy[status] || 0;
@@ -529,6 +530,7 @@ function receiptForm() {
         result.className = "notice";
         result.textContent = `Received ${body.quantity} × ${body.sku} in ${data.warehouse}` +
           (level.on_hand !== undefined ? `: ${level.on_hand} on hand now.` : ".");
+        if (state.view === "stock") await stockView($("view"));
       } catch (err) {
         result.className = "notice bad";
         result.textContent = err.message;
