@@ -8,8 +8,6 @@
 //! written before the publish and marked published after the broker's confirm: a run that dies
 //! in between publishes the same message id again next time, which the consumers' inbox drops.
 
-use std::collections::BTreeMap;
-
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Args;
@@ -19,7 +17,7 @@ use orderflow_messages::{Envelope, order};
 use orderflow_runtime::Settings;
 use orderflow_runtime::amqp::Publisher;
 use orderflow_runtime::topology::Names;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
 mod watch;
@@ -40,62 +38,9 @@ pub struct StalledArgs {
     pub listen: String,
 }
 
-/// `[stalled]`: seconds an order may stay in a status; `default_secs` for statuses not listed.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct StalledSettings {
-    pub default_secs: u64,
-    pub limits: BTreeMap<String, u64>,
-}
-
-impl Default for StalledSettings {
-    fn default() -> Self {
-        let limits = [
-            ("placed", 300),
-            ("verified", 600),
-            ("packed", 1800),
-            ("shipped", 7 * 86_400),
-            ("delivered", 3600),
-            ("invoiced", 3600),
-            ("paid", 600),
-            // Waiting for a person or for goods: days, not minutes.
-            ("on_hold", 3 * 86_400),
-            ("backordered", 14 * 86_400),
-        ]
-        .into_iter()
-        .map(|(s, n)| (s.to_owned(), n))
-        .collect();
-        StalledSettings {
-            default_secs: 3600,
-            limits,
-        }
-    }
-}
-
-impl StalledSettings {
-    pub fn limit(&self, status: &str) -> u64 {
-        self.limits
-            .get(status)
-            .copied()
-            .unwrap_or(self.default_secs)
-    }
-}
-
-/// Who the order waits for in `status`.
-pub fn waiting_for(status: &str) -> &'static str {
-    match status {
-        "placed" => "verification (stock and prices)",
-        "verified" => "fulfilment (picking) and billing (authorisation)",
-        "packed" => "shipping (carrier handover)",
-        "shipped" => "the carrier (delivery)",
-        "delivered" => "billing (invoice)",
-        "invoiced" => "billing (capture), or the customer's bank transfer",
-        "paid" => "intake (completion)",
-        "on_hold" => "a person (release or cancel)",
-        "backordered" => "goods to arrive",
-        _ => "unknown",
-    }
-}
+// The limits and who waits where are shared with intake's ops console, which highlights the
+// same stalled orders on its flow board.
+pub use order_intake::console::stalled::{StalledSettings, waiting_for};
 
 /// The stage (or party) an order in `status` waits for, as the metric's `stage` label.
 pub fn stage_of(status: &str) -> &'static str {
