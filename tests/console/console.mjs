@@ -119,6 +119,7 @@ try {
   await dialog.getByRole("alert").filter({ hasText: "Give a reason" }).waitFor();
   await dialog.getByLabel("Reason (required)").fill("customer called: no longer needed");
   await dialog.getByRole("button", { name: "Request cancellation" }).click();
+  await page.locator("#live").filter({ hasText: /Cancellation requested|Order is now cancelled/ }).waitFor();
   await statusIs(page, "cancelled");
   await page.getByRole("cell", { name: /customer called: no longer needed/ }).first().waitFor();
   ok("an order is cancelled with a reason");

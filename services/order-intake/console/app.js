@@ -77,8 +77,15 @@ function td(value, cls) {
   return h("td", { class: cls || null }, value);
 }
 
+// Announced to screen readers (a polite live region): actions, changes and failures, never
+// a poll that changed nothing.
 function live(message) {
   $("live").textContent = message;
+}
+
+// The footer's "last checked" time, shown but not announced.
+function checked() {
+  $("checked").textContent = `Checked ${new Date().toLocaleTimeString()}`;
 }
 
 // ---------- API ----------
@@ -181,12 +188,14 @@ function route() {
   const target = $("view");
   target.replaceChildren();
   delete target.dataset.signature;
+  delete target.dataset.status;
   const refresh = async () => {
     if (state.view !== view) return;
     if (!$("confirm").open && !state.busy) {
       try {
-        await render(target, arg, params);
-        live(`Updated ${new Date().toLocaleTimeString()}`);
+        const changed = await render(target, arg, params);
+        checked();
+        if (changed && typeof changed === "string") live(changed);
       } catch (e) {
         if (e.status !== 401) live(`Could not update: ${e.message}`);
       }
@@ -280,7 +289,9 @@ function sparkline(series, label) {
 
 async function flowView(target) {
   const { data } = await api("GET", "/v1/console/flow");
-  if (unchanged(target, data)) return;
+  // Waiting times grow every second; only counts and stalled orders coming or going are news.
+  const news = { ...data, stalled: data.stalled.map((o) => o.order_id) };
+  if (unchanged(target, news)) return false;
   const reached = data.last_hour.reached;
   const stalledBy = data.stalled_by_status || {};
   const cards = data.statuses.map((status) => {
@@ -315,6 +326,8 @@ async function flowView(target) {
     table("Orders past their status's time limit, oldest first",
       ["Order", "Status", "Since", "#Waited", "#Limit", "Waiting for"], rows,
       "No order is stalled.")));
+  const stalled = data.stalled.length;
+  return `Flow board: ${data.total} orders, ${stalled} stalled.`;
 }
 
 // ---------- Orders: search and lists ----------
@@ -356,14 +369,17 @@ async function ordersView(target, _arg, params) {
       return;
     }
     state.rendered = "search";
+    if (unchanged(target, data)) return false;
     region(target, "results", ordersTable(data.orders, `Orders matching “${q}”`));
   } else if (status) {
     const { data } = await api("GET", `/v1/orders?status=${encodeURIComponent(status)}&limit=100`);
+    if (unchanged(target, data)) return false;
     region(target, "results", h("div", {},
       ordersTable(data.orders, `Orders now ${status.replace("_", " ")}, newest first`),
       data.next_cursor ? h("p", { class: "muted" }, "Showing the newest 100.") : null));
   } else {
     const { data } = await api("GET", "/v1/orders?limit=25");
+    if (unchanged(target, data)) return false;
     region(target, "results", ordersTable(data.orders, "Newest orders"));
   }
 }
@@ -399,7 +415,9 @@ function cancelOrder(order) {
 
 async function orderView(target, id) {
   const { data: o } = await api("GET", `/v1/orders/${encodeURIComponent(id)}`);
-  if (unchanged(target, o)) return;
+  const before = target.dataset.status;
+  if (unchanged(target, o)) return false;
+  target.dataset.status = o.status;
   const final = FINAL.includes(o.status);
   region(target, "head", h("section", { class: "panel", "aria-labelledby": "order-title" },
     h("div", { class: "row" },
@@ -438,6 +456,7 @@ async function orderView(target, id) {
   region(target, "timeline", h("section", { class: "panel", "aria-labelledby": "timeline-title" },
     h("h3", { id: "timeline-title" }, "Timeline"),
     table("Every event of this order, oldest first", ["When", "Event", "Status after", "By", "Detail"], timeline, "No events yet.")));
+  return before && before !== o.status ? `Order is now ${o.status.replace("_", " ")}.` : true;
 }
 
 // ---------- Queues and dead letters ----------
@@ -479,7 +498,7 @@ async function queuesView(target) {
     api("GET", "/v1/console/queues"),
     api("GET", "/v1/console/dead-letters"),
   ]);
-  if (unchanged(target, [q, d])) return;
+  if (unchanged(target, [q, d])) return false;
   const admin = state.role === "admin";
   const rows = q.queues.map((queue) => h("tr", { class: queue.dead_letters && queue.messages ? "hot" : null },
     td(queue.name, "mono"),
@@ -508,6 +527,7 @@ async function queuesView(target) {
     h("h2", { id: "letters-title" }, `Dead letters (${d.letters.length})`),
     table("Messages a consumer gave up on, with the reason", ["From queue", "Message", "Reason", "#Deliveries", "Dead since", ""],
       letters, "No dead letters.")));
+  return `${d.letters.length} dead letter(s).`;
 }
 
 // ---------- Stock ----------
@@ -560,7 +580,7 @@ function prefill(item) {
 
 async function stockView(target) {
   const { data } = await api("GET", "/v1/console/stock/low");
-  if (unchanged(target, data)) return;
+  if (unchanged(target, data)) return false;
   const rows = data.items.map((s) => h("tr", {},
     td(s.warehouse), td(s.sku, "mono"),
     td(s.on_hand, "num"), td(s.reserved, "num"), td(s.available, "num"),
@@ -574,6 +594,7 @@ async function stockView(target) {
       ["Warehouse", "SKU", "#On hand", "#Reserved", "#Available", "#Reorder point", "#Reorder", "Low since", ""],
       rows, "Nothing is low on stock.")));
   once(target, "receipt", receiptForm);
+  return `${data.items.length} item(s) low on stock.`;
 }
 
 // ---------- start ----------
