@@ -2,24 +2,30 @@
 //! they found, complete tasks and close parcels; admins switch a warehouse between `automatic`
 //! and `manual`. Every change takes the order's lock first, as the consumer and the simulated
 //! warehouse do, so they never step on each other.
+//!
+//! Each handler carries its `#[utoipa::path]`; [`operations`] routes and documents them in one
+//! go ([`crate::openapi`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use orderflow_messages::order::Parcel;
 use orderflow_messages::types::Dimensions;
 use orderflow_runtime::auth::{Caller, Role};
 use orderflow_runtime::problem::{FieldError, JsonBody, Problem};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::openapi::{DimensionsSchema, ParcelSchema};
 use crate::parcel::ParcelRequest;
 use crate::pick_list::{self, OrderRow, PickList, SharedFloor, WorkError};
-use crate::views;
+use crate::views::{self, PickListView, TaskView};
 use crate::warehouse::Mode;
 
 #[derive(Clone)]
@@ -28,19 +34,24 @@ pub struct Api {
     pub floor: SharedFloor,
 }
 
-/// Every route, in the order of [`crate::openapi::OPERATIONS`].
-pub fn router(api: Api) -> Router {
-    Router::new()
-        .route("/v1/fulfilments/{order_id}", get(get_fulfilment))
-        .route("/v1/warehouses", get(list_warehouses))
-        .route("/v1/warehouses/{code}/mode", put(set_mode))
-        .route("/v1/warehouses/{code}/pick-lists", get(list_pick_lists))
-        .route("/v1/warehouses/{code}/tasks", get(list_tasks))
-        .route("/v1/pick-lists/{id}", get(get_pick_list))
-        .route("/v1/pick-lists/{id}/pick", post(confirm_pick))
-        .route("/v1/pick-lists/{id}/parcels", post(close_parcel))
-        .route("/v1/tasks/{id}/complete", post(complete_task))
-        .with_state(api)
+/// Every operation, each routed and documented from its handler's `#[utoipa::path]`.
+pub fn operations() -> OpenApiRouter<Api> {
+    OpenApiRouter::with_openapi(crate::openapi::Base::openapi())
+        .routes(routes!(get_fulfilment))
+        .routes(routes!(list_warehouses))
+        .routes(routes!(set_mode))
+        .routes(routes!(list_pick_lists))
+        .routes(routes!(list_tasks))
+        .routes(routes!(get_pick_list))
+        .routes(routes!(confirm_pick))
+        .routes(routes!(close_parcel))
+        .routes(routes!(complete_task))
+}
+
+/// An id in the path; a malformed one is a 400 naming it.
+fn id_in_path(raw: &str, what: &str) -> Result<Uuid, Problem> {
+    Uuid::parse_str(raw)
+        .map_err(|_| Problem::bad_request(format!("`{raw}` is not a {what} id (a UUID)")))
 }
 
 fn problem(e: WorkError) -> Problem {
@@ -71,13 +82,31 @@ async fn lock_pick_list(
     Ok((order, list))
 }
 
-/// `GET /v1/fulfilments/{order_id}`: the order's pick lists, tasks and parcels.
+/// An order's fulfilment: its status here and its pick lists, tasks and parcels.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FulfilmentView {
+    order_id: Uuid,
+    status: String,
+    cancel_reason: Option<String>,
+    pick_lists: Vec<PickListView>,
+}
+
+/// The order's pick lists, tasks and parcels.
+#[utoipa::path(get, path = "/v1/fulfilments/{order_id}", tag = "picking",
+    description = "Role: `staff`, `admin`.",
+    params(("order_id" = Uuid, Path, description = "the order's id")),
+    responses(
+        (status = 200, description = "the fulfilment", body = FulfilmentView),
+        (status = 400, description = "the id is not a UUID"),
+        (status = 404, description = "no fulfilment for this order"),
+    ))]
 async fn get_fulfilment(
     caller: Caller,
     State(api): State<Api>,
-    Path(order_id): Path<Uuid>,
-) -> Result<Json<Value>, Problem> {
+    Path(order_id): Path<String>,
+) -> Result<Json<FulfilmentView>, Problem> {
     caller.require(Role::Staff)?;
+    let order_id = id_in_path(&order_id, "order")?;
     let mut conn = api.pool.acquire().await?;
     let row: Option<(String, Option<String>)> =
         sqlx::query_as("SELECT status, cancel_reason FROM orders WHERE order_id = $1")
@@ -90,14 +119,47 @@ async fn get_fulfilment(
         )));
     };
     let pick_lists = views::of_order(&mut conn, order_id).await?;
-    Ok(Json(json!({
-        "order_id": order_id, "status": status, "cancel_reason": cancel_reason,
-        "pick_lists": pick_lists,
-    })))
+    Ok(Json(FulfilmentView {
+        order_id,
+        status,
+        cancel_reason,
+        pick_lists,
+    }))
 }
 
-/// `GET /v1/warehouses`: every warehouse known here, its mode and its open work.
-async fn list_warehouses(caller: Caller, State(api): State<Api>) -> Result<Json<Value>, Problem> {
+/// A warehouse's mode and where the mode comes from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarehouseMode {
+    warehouse: String,
+    mode: Mode,
+    /// `api` (set through this API), `settings` or `default`.
+    source: String,
+}
+
+/// A warehouse, its mode and its open work.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarehouseView {
+    #[serde(flatten)]
+    mode: WarehouseMode,
+    open_pick_lists: i64,
+    open_tasks: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarehouseList {
+    /// The mode of a warehouse nobody configured.
+    default_mode: Mode,
+    warehouses: Vec<WarehouseView>,
+}
+
+/// Every warehouse known here, its mode and its open work.
+#[utoipa::path(get, path = "/v1/warehouses", tag = "warehouses",
+    description = "Role: `staff`, `admin`.",
+    responses((status = 200, description = "the warehouses", body = WarehouseList)))]
+async fn list_warehouses(
+    caller: Caller,
+    State(api): State<Api>,
+) -> Result<Json<WarehouseList>, Problem> {
     caller.require(Role::Staff)?;
     let mut conn = api.pool.acquire().await?;
     let mut codes: BTreeSet<String> = api.floor.modes.configured.keys().cloned().collect();
@@ -125,31 +187,45 @@ async fn list_warehouses(caller: Caller, State(api): State<Api>) -> Result<Json<
     let mut warehouses = Vec::new();
     for code in codes {
         let (mode, source) = api.floor.modes.of(&mut conn, &code).await?;
-        warehouses.push(json!({
-            "warehouse": code, "mode": mode, "source": source,
-            "open_pick_lists": open_lists.get(&code).copied().unwrap_or(0),
-            "open_tasks": open_tasks.get(&code).copied().unwrap_or(0),
-        }));
+        warehouses.push(WarehouseView {
+            open_pick_lists: open_lists.get(&code).copied().unwrap_or(0),
+            open_tasks: open_tasks.get(&code).copied().unwrap_or(0),
+            mode: WarehouseMode {
+                warehouse: code,
+                mode,
+                source: source.to_owned(),
+            },
+        });
     }
-    Ok(Json(json!({
-        "default_mode": api.floor.modes.default_mode,
-        "warehouses": warehouses,
-    })))
+    Ok(Json(WarehouseList {
+        default_mode: api.floor.modes.default_mode,
+        warehouses,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of `PUT /v1/warehouses/{code}/mode`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ModeBody {
+    #[schema(value_type = Mode)]
     mode: String,
 }
 
-/// `PUT /v1/warehouses/{code}/mode` (admin): `{"mode": "manual"}`.
+/// Switches a warehouse between `automatic` and `manual`; its unfinished pick lists follow.
+#[utoipa::path(put, path = "/v1/warehouses/{code}/mode", tag = "warehouses",
+    description = "Role: `admin`.",
+    params(("code" = String, Path, description = "the warehouse's code")),
+    request_body(content = ModeBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "switched", body = WarehouseMode),
+        (status = 422, description = "`mode` is neither `automatic` nor `manual`"),
+    ))]
 async fn set_mode(
     caller: Caller,
     State(api): State<Api>,
     Path(code): Path<String>,
     JsonBody(body): JsonBody<ModeBody>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<WarehouseMode>, Problem> {
     caller.require(Role::Admin)?;
     let Some(mode) = Mode::parse(&body.mode) else {
         return Err(Problem::validation(vec![FieldError::new(
@@ -161,15 +237,21 @@ async fn set_mode(
     let mut tx = api.pool.begin().await?;
     api.floor.set_mode(&mut tx, &code, mode).await?;
     tx.commit().await?;
-    Ok(Json(
-        json!({"warehouse": code, "mode": mode, "source": "api"}),
-    ))
+    Ok(Json(WarehouseMode {
+        warehouse: code,
+        mode,
+        source: "api".to_owned(),
+    }))
 }
 
 /// Query parameters are read as text, so a malformed one is a 422 naming it like any other.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only this status (see the operation for the statuses and the default).
     status: Option<String>,
+    /// At most this many, 1 to 500 (100 when not given).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
     limit: Option<String>,
 }
 
@@ -187,14 +269,34 @@ impl ListQuery {
     }
 }
 
-/// `GET /v1/warehouses/{code}/pick-lists?status=&limit=`: by default the unfinished ones
-/// (`open` and `picked`), oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PickListPage {
+    warehouse: String,
+    pick_lists: Vec<PickListView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskPage {
+    warehouse: String,
+    tasks: Vec<TaskView>,
+}
+
+/// A warehouse's pick lists, oldest first: by default the unfinished ones (`open` and
+/// `picked`).
+#[utoipa::path(get, path = "/v1/warehouses/{code}/pick-lists", tag = "picking",
+    description = "Role: `staff`, `admin`. `status`: `open`, `picked`, `packed`, `short` or \
+                   `cancelled`.",
+    params(("code" = String, Path, description = "the warehouse's code"), ListQuery),
+    responses(
+        (status = 200, description = "the pick lists", body = PickListPage),
+        (status = 422, description = "`status` or `limit` is invalid"),
+    ))]
 async fn list_pick_lists(
     caller: Caller,
     State(api): State<Api>,
     Path(code): Path<String>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<PickListPage>, Problem> {
     caller.require(Role::Staff)?;
     let limit = query.limit()?;
     let status = query.status.as_deref();
@@ -210,16 +312,26 @@ async fn list_pick_lists(
     let filter = "warehouse = $1 AND CASE WHEN $2::text IS NULL \
                   THEN status IN ('open', 'picked') ELSE status = $2 END";
     let lists = views::pick_lists(&api.pool, filter, (&code, status, limit)).await?;
-    Ok(Json(json!({"warehouse": code, "pick_lists": lists})))
+    Ok(Json(PickListPage {
+        warehouse: code,
+        pick_lists: lists,
+    }))
 }
 
-/// `GET /v1/warehouses/{code}/tasks?status=&limit=`: by default the open ones, oldest first.
+/// A warehouse's customisation tasks, oldest first: by default the open ones.
+#[utoipa::path(get, path = "/v1/warehouses/{code}/tasks", tag = "picking",
+    description = "Role: `staff`, `admin`. `status`: `open`, `done` or `cancelled`.",
+    params(("code" = String, Path, description = "the warehouse's code"), ListQuery),
+    responses(
+        (status = 200, description = "the tasks", body = TaskPage),
+        (status = 422, description = "`status` or `limit` is invalid"),
+    ))]
 async fn list_tasks(
     caller: Caller,
     State(api): State<Api>,
     Path(code): Path<String>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<TaskPage>, Problem> {
     caller.require(Role::Staff)?;
     let limit = query.limit()?;
     let status = query.status.as_deref().unwrap_or("open");
@@ -230,7 +342,7 @@ async fn list_tasks(
             "must be one of open, done, cancelled",
         )]));
     }
-    let tasks: Vec<views::TaskView> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let tasks: Vec<TaskView> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {} FROM tasks WHERE warehouse = $1 AND status = $2 \
          ORDER BY created_at, id LIMIT $3",
         views::TASK_COLUMNS
@@ -240,16 +352,28 @@ async fn list_tasks(
     .bind(limit)
     .fetch_all(&api.pool)
     .await?;
-    Ok(Json(json!({"warehouse": code, "tasks": tasks})))
+    Ok(Json(TaskPage {
+        warehouse: code,
+        tasks,
+    }))
 }
 
-/// `GET /v1/pick-lists/{id}`.
+/// One pick list with its lines, tasks and parcels.
+#[utoipa::path(get, path = "/v1/pick-lists/{id}", tag = "picking",
+    description = "Role: `staff`, `admin`.",
+    params(("id" = Uuid, Path, description = "the pick list's id")),
+    responses(
+        (status = 200, description = "the pick list", body = PickListView),
+        (status = 400, description = "the id is not a UUID"),
+        (status = 404, description = "no such pick list"),
+    ))]
 async fn get_pick_list(
     caller: Caller,
     State(api): State<Api>,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>, Problem> {
+    Path(id): Path<String>,
+) -> Result<Json<PickListView>, Problem> {
     caller.require(Role::Staff)?;
+    let id = id_in_path(&id, "pick list")?;
     let mut conn = api.pool.acquire().await?;
     views::pick_list(&mut conn, id)
         .await?
@@ -257,28 +381,41 @@ async fn get_pick_list(
         .ok_or_else(|| Problem::not_found(format!("no pick list {id}")))
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of `POST /v1/pick-lists/{id}/pick`: every line of the pick list once.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PickBody {
     lines: Vec<FoundLine>,
 }
 
-#[derive(Debug, Deserialize)]
+/// How many units of a line were found.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FoundLine {
     line_no: u32,
     found: u32,
 }
 
-/// `POST /v1/pick-lists/{id}/pick`: `{"lines": [{"line_no": 1, "found": 2}]}`, every line of
-/// the pick list once. Less than reserved publishes `order.fulfilment_failed`.
+/// Confirms a pick with what was found; less than reserved publishes
+/// `order.fulfilment_failed` (verification reallocates).
+#[utoipa::path(post, path = "/v1/pick-lists/{id}/pick", tag = "picking",
+    description = "Role: `staff`, `admin`.",
+    params(("id" = Uuid, Path, description = "the pick list's id")),
+    request_body(content = PickBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "picked (or short)", body = PickListView),
+        (status = 404, description = "no such pick list"),
+        (status = 409, description = "the pick list is not open"),
+        (status = 422, description = "a line is missing, listed twice, unknown, or found more than reserved"),
+    ))]
 async fn confirm_pick(
     caller: Caller,
     State(api): State<Api>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     JsonBody(body): JsonBody<PickBody>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<PickListView>, Problem> {
     caller.require(Role::Staff)?;
+    let id = id_in_path(&id, "pick list")?;
     let mut found = BTreeMap::new();
     for (i, line) in body.lines.iter().enumerate() {
         if found.insert(line.line_no, line.found).is_some() {
@@ -302,33 +439,58 @@ async fn confirm_pick(
         .map_err(problem)?;
     let view = views::pick_list(&mut tx, id).await?;
     tx.commit().await?;
-    Ok(Json(view.unwrap_or(Value::Null)))
+    view.map(Json)
+        .ok_or_else(|| Problem::not_found(format!("no pick list {id}")))
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of `POST /v1/pick-lists/{id}/parcels`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ParcelBody {
     lines: Vec<ParcelBodyLine>,
+    /// Weighed; the lines' weights when not given.
     weight_grams: Option<u32>,
+    /// Measured; the packing rules' box when not given.
+    #[schema(value_type = Option<DimensionsSchema>)]
     dimensions: Option<Dimensions>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Units of a picked line in the parcel.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ParcelBodyLine {
     line_no: u32,
     quantity: u32,
 }
 
-/// `POST /v1/pick-lists/{id}/parcels`: closes a parcel, `{"lines": [{"line_no", "quantity"}],
-/// "weight_grams"?, "dimensions"?}`. 201 with the parcel and the pick list's status.
+/// A closed parcel and its pick list's status afterwards.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParcelClosed {
+    #[schema(value_type = ParcelSchema)]
+    parcel: Parcel,
+    /// `packed` once every picked unit is in a parcel.
+    pick_list_status: String,
+}
+
+/// Closes a parcel of picked units; the last one packs the pick list.
+#[utoipa::path(post, path = "/v1/pick-lists/{id}/parcels", tag = "picking",
+    description = "Role: `staff`, `admin`.",
+    params(("id" = Uuid, Path, description = "the pick list's id")),
+    request_body(content = ParcelBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "closed", body = ParcelClosed),
+        (status = 404, description = "no such pick list"),
+        (status = 409, description = "not picked yet, or finished"),
+        (status = 422, description = "more units than are left to pack, or a parcel over the limits"),
+    ))]
 async fn close_parcel(
     caller: Caller,
     State(api): State<Api>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     JsonBody(body): JsonBody<ParcelBody>,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<ParcelClosed>), Problem> {
     caller.require(Role::Staff)?;
+    let id = id_in_path(&id, "pick list")?;
     let request = ParcelRequest {
         lines: body.lines.iter().map(|l| (l.line_no, l.quantity)).collect(),
         weight_grams: body.weight_grams,
@@ -348,17 +510,30 @@ async fn close_parcel(
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"parcel": parcel, "pick_list_status": status})),
+        Json(ParcelClosed {
+            parcel,
+            pick_list_status: status,
+        }),
     ))
 }
 
-/// `POST /v1/tasks/{id}/complete`: the customisation is done (again: harmless).
+/// The customisation is done (again: harmless).
+#[utoipa::path(post, path = "/v1/tasks/{id}/complete", tag = "picking",
+    description = "Role: `staff`, `admin`.",
+    params(("id" = Uuid, Path, description = "the task's id")),
+    responses(
+        (status = 200, description = "done", body = TaskView),
+        (status = 400, description = "the id is not a UUID"),
+        (status = 404, description = "no such task"),
+        (status = 409, description = "the task was cancelled"),
+    ))]
 async fn complete_task(
     caller: Caller,
     State(api): State<Api>,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>, Problem> {
+    Path(id): Path<String>,
+) -> Result<Json<TaskView>, Problem> {
     caller.require(Role::Staff)?;
+    let id = id_in_path(&id, "task")?;
     let mut tx = api.pool.begin().await?;
     let order_id: Option<Uuid> = sqlx::query_scalar("SELECT order_id FROM tasks WHERE id = $1")
         .bind(id)
@@ -378,7 +553,7 @@ async fn complete_task(
         .advance(&mut tx, order_id)
         .await
         .map_err(problem)?;
-    let task: views::TaskView = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let task: TaskView = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {} FROM tasks WHERE id = $1",
         views::TASK_COLUMNS
     )))
@@ -386,5 +561,5 @@ async fn complete_task(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Json(json!(task)))
+    Ok(Json(task))
 }

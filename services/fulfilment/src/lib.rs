@@ -72,15 +72,14 @@ pub async fn build(settings: &Settings) -> anyhow::Result<BoundService> {
         },
     )?;
     simulator::spawn(service.pool.clone(), floor.clone());
-    let api = api::router(api::Api {
-        pool: service.pool.clone(),
-        floor,
-    });
-    let document = axum::Router::new().route(
-        "/openapi.json",
-        axum::routing::get(|| async { axum::Json(openapi::document()) }),
-    );
-    let api = orderflow_runtime::auth::protect(api, settings.api_keys.clone()).merge(document);
+    let (api, document) = api::operations()
+        .with_state(api::Api {
+            pool: service.pool.clone(),
+            floor,
+        })
+        .split_for_parts();
+    let api = orderflow_runtime::auth::protect(api, settings.api_keys.clone())
+        .merge(orderflow_runtime::openapi::route(document));
     service.bind(api).await.context("fulfilment HTTP")
 }
 

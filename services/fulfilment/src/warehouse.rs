@@ -13,7 +13,8 @@ use crate::packing::PackingRules;
 use crate::pick_list::Floor;
 use orderflow_messages::types::Dimensions;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How a warehouse works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     Automatic,

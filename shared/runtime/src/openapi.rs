@@ -113,6 +113,18 @@ pub fn complete(document: utoipa::openapi::OpenApi) -> Value {
     document
 }
 
+/// `GET /openapi.json`, answering the [`complete`]d `document`; it needs no key.
+pub fn route(document: utoipa::openapi::OpenApi) -> axum::Router {
+    let document = complete(document);
+    axum::Router::new().route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let document = document.clone();
+            async move { axum::Json(document) }
+        }),
+    )
+}
+
 fn schema_json<T: PartialSchema>() -> Value {
     serde_json::to_value(T::schema()).unwrap_or_else(|_| json!({}))
 }
@@ -137,6 +149,18 @@ pub mod checks {
         }
         operations.sort();
         operations
+    }
+
+    /// Fails the test unless the document describes exactly the `(method, path)` operations
+    /// `expected`, in any order.
+    #[track_caller]
+    pub fn assert_operations(document: &Value, expected: &[(&str, &str)]) {
+        let mut expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        expected.sort();
+        assert_eq!(operations(document), expected);
     }
 
     /// What is wrong with the document as a whole: its version, its key scheme, an operation

@@ -24,7 +24,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use orderflow_runtime::auth::{ApiKeys, Caller, Role, protect};
 use orderflow_runtime::problem::Problem;
 use serde::Serialize;
@@ -56,15 +55,7 @@ pub struct Api {
 /// Every route behind the API key check, and `/openapi.json` (no key) describing them.
 pub fn router(api: Api, keys: ApiKeys) -> Router {
     let (routes, document) = operations().with_state(api).split_for_parts();
-    let document = orderflow_runtime::openapi::complete(document);
-    let served = Router::new().route(
-        "/openapi.json",
-        get(move || {
-            let document = document.clone();
-            async move { axum::Json(document) }
-        }),
-    );
-    protect(routes, keys).merge(served)
+    protect(routes, keys).merge(orderflow_runtime::openapi::route(document))
 }
 
 /// Every operation, each routed and documented from its handler's `#[utoipa::path]`: what is
