@@ -273,3 +273,30 @@ pub async fn purge(
     tracing::info!(queue, purged, by = caller.role.as_str(), name = ?caller.key_name, "dead letters purged");
     Ok(axum::Json(json!({ "queue": queue, "purged": purged })).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vhost_comes_from_the_amqp_url_as_the_management_api_spells_it() {
+        assert_eq!(vhost("amqp://guest:guest@127.0.0.1:5672/%2f"), "%2f");
+        assert_eq!(vhost("amqps://u:p@broker:5671/orderflow"), "orderflow");
+        assert_eq!(vhost("amqp://u:p@broker"), "%2F");
+    }
+
+    #[test]
+    fn a_prefix_matches_only_names_that_start_with_it() {
+        assert_eq!(starts_with("test-1a2b."), "^test-1a2b\\.");
+        assert_eq!(starts_with(""), "^");
+    }
+
+    #[test]
+    fn card_tokens_in_a_dead_letter_are_masked_and_other_bodies_kept() {
+        let body = r#"{"payload": {"payment": {"method": "card", "token": "tok_visa"}}}"#;
+        let shown = redacted(body);
+        assert!(shown.contains(r#""token": "***""#) && !shown.contains("tok_visa"));
+        assert!(shown.contains(r#""method": "card""#));
+        assert_eq!(redacted("not json: token"), "not json: token");
+    }
+}

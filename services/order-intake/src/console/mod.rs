@@ -44,6 +44,10 @@ pub struct ConsoleSettings {
     pub management_url: String,
     pub management_user: String,
     pub management_password: Secret,
+    /// The broker connection for reading, replaying and purging dead letters: a user that may
+    /// read every `.dead` queue and publish to the exchanges. Empty: the service's own
+    /// `AMQP_URL` (enough in development; production gives intake a least-privilege user).
+    pub amqp_url: Secret,
     /// Verification's API, which owns the stock.
     pub verification_url: String,
     /// How long a call to either may take.
@@ -56,6 +60,7 @@ impl Default for ConsoleSettings {
             management_url: "http://127.0.0.1:15672".to_owned(),
             management_user: "guest".to_owned(),
             management_password: Secret::new("guest"),
+            amqp_url: Secret::new(""),
             verification_url: "http://127.0.0.1:8081".to_owned(),
             upstream_timeout_ms: 5000,
         }
@@ -66,7 +71,8 @@ impl Default for ConsoleSettings {
 #[derive(Clone)]
 struct Console {
     pool: PgPool,
-    /// The whole settings: the broker URL, prefix and delivery limit for dead letters.
+    /// The whole settings, with `[console] amqp_url` as the broker URL if given: the vhost,
+    /// prefix and delivery limit for queues and dead letters.
     settings: Settings,
     own: Arc<ConsoleSettings>,
     stalled: Arc<stalled::StalledSettings>,
@@ -81,9 +87,15 @@ pub fn router(pool: PgPool, settings: &Settings) -> anyhow::Result<Router> {
         .timeout(Duration::from_millis(own.upstream_timeout_ms.max(100)))
         .build()
         .context("building the console's HTTP client")?;
+    let broker = match own.amqp_url.expose().trim() {
+        "" => settings.clone(),
+        url => settings
+            .with("amqp.url", url)
+            .context("[console] amqp_url (ORDERFLOW_CONSOLE__AMQP_URL)")?,
+    };
     let console = Console {
         pool,
-        settings: settings.clone(),
+        settings: broker,
         own: Arc::new(own),
         stalled: Arc::new(stalled),
         upstream,
