@@ -19,10 +19,10 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
+use lapin::BasicProperties;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel};
 use orderflow_messages::{Envelope, Event, Exchange};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
@@ -31,6 +31,9 @@ use tracing::Instrument;
 
 use crate::amqp::Publisher;
 use crate::topology::Names;
+
+/// How long the batch in hand may take to finish once shutdown is requested.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A delivery whose body is a well-formed envelope.
 #[derive(Debug, Clone)]
@@ -152,7 +155,8 @@ fn parse(delivery: &Delivery) -> Parsed {
 }
 
 impl<H: Handler> ConsumerLoop<H> {
-    /// Consumes until `shutdown`; the batch in hand is finished before returning.
+    /// Consumes until `shutdown`; the batch in hand is finished before returning (or given back
+    /// to the queue if it takes longer than [`SHUTDOWN_GRACE`]).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let channel = self.broker.consume.create_channel().await?;
         channel
@@ -189,7 +193,21 @@ impl<H: Handler> ConsumerLoop<H> {
                     _ => break,
                 }
             }
-            self.handle_batch(&channel, batch).await;
+            // On shutdown the batch in hand gets a grace period to finish; past it the batch is
+            // abandoned: its transaction rolls back and, unacked, its messages go back to the
+            // queue when the channel closes, so a stop stays bounded under any load.
+            let grace = async {
+                shutdown.cancelled().await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            };
+            tokio::select! {
+                _ = self.handle_batch(batch) => {}
+                _ = grace => {
+                    tracing::warn!(service = self.service, queue = %self.queue,
+                        "the batch in hand did not finish within the shutdown grace; it goes back to the queue");
+                    break;
+                }
+            }
         }
         let _ = channel
             .basic_cancel(tag.as_str().into(), Default::default())
@@ -198,13 +216,13 @@ impl<H: Handler> ConsumerLoop<H> {
         Ok(())
     }
 
-    async fn handle_batch(&self, channel: &Channel, batch: Vec<Delivery>) {
+    async fn handle_batch(&self, batch: Vec<Delivery>) {
         let started = Instant::now();
         let mut parsed = Vec::with_capacity(batch.len());
         for delivery in batch {
             match parse(&delivery) {
                 Parsed::Ok(msg) => parsed.push((delivery, *msg)),
-                Parsed::Malformed(reason) => self.dead_letter(channel, &delivery, &reason).await,
+                Parsed::Malformed(reason) => self.dead_letter(&delivery, &reason).await,
             }
         }
         if parsed.is_empty() {
@@ -214,12 +232,9 @@ impl<H: Handler> ConsumerLoop<H> {
             let all: Vec<&Incoming> = parsed.iter().map(|(_, m)| m).collect();
             match self.try_together(&all).await {
                 Ok(()) => {
-                    let last = parsed
-                        .iter()
-                        .map(|(d, _)| d.delivery_tag)
-                        .max()
-                        .unwrap_or(0);
-                    self.ack(channel, last, true).await;
+                    if let Some((last, _)) = parsed.iter().max_by_key(|(d, _)| d.delivery_tag) {
+                        self.ack(last, true).await;
+                    }
                     self.record(&all, "ok", started);
                     return;
                 }
@@ -232,14 +247,14 @@ impl<H: Handler> ConsumerLoop<H> {
             let started = Instant::now();
             match self.try_together(&[msg]).await {
                 Ok(()) => {
-                    self.ack(channel, delivery.delivery_tag, false).await;
+                    self.ack(delivery, false).await;
                     self.record(&[msg], "ok", started);
                 }
                 Err(HandleError::Permanent(reason)) => {
                     tracing::warn!(service = self.service, queue = %self.queue,
                         message_id = %msg.envelope.message_id, kind = %msg.envelope.kind,
                         %reason, "dead-lettering message");
-                    self.dead_letter(channel, delivery, &reason).await;
+                    self.dead_letter(delivery, &reason).await;
                     metrics::counter!("orderflow_messages_processed_total",
                         "service" => self.service, "type" => msg.envelope.kind.clone(), "outcome" => "dead_lettered")
                         .increment(1);
@@ -250,14 +265,12 @@ impl<H: Handler> ConsumerLoop<H> {
                         error = format!("{e:#}"), "transient failure; requeueing");
                     // A short pause so a failing dependency is not hammered by instant retries.
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    let _ = channel
-                        .basic_nack(
-                            delivery.delivery_tag,
-                            BasicNackOptions {
-                                multiple: false,
-                                requeue: true,
-                            },
-                        )
+                    let _ = delivery
+                        .acker
+                        .nack(BasicNackOptions {
+                            multiple: false,
+                            requeue: true,
+                        })
                         .await;
                     metrics::counter!("orderflow_messages_processed_total",
                         "service" => self.service, "type" => msg.envelope.kind.clone(), "outcome" => "retried")
@@ -300,11 +313,20 @@ impl<H: Handler> ConsumerLoop<H> {
         Ok(())
     }
 
-    async fn ack(&self, channel: &Channel, tag: u64, multiple: bool) {
-        // After a reconnect the old delivery tags are void; the broker redelivers those
-        // messages and the inbox turns them into no-ops.
-        if let Err(e) = channel.basic_ack(tag, BasicAckOptions { multiple }).await {
-            tracing::warn!(service = self.service, queue = %self.queue, error = %e, "ack failed; the messages will be redelivered and deduplicated");
+    /// Acks `delivery` (with `multiple`, every delivery up to it) through its own acker, never
+    /// by bare tag: after a reconnect delivery tags start again at 1, so an old tag sent on the
+    /// recovered channel would ack a new, unhandled delivery (or, unknown, close the channel).
+    /// The acker of a delivery from before the reconnect is void and sends nothing; the broker
+    /// redelivers that message and the inbox turns it into a no-op.
+    async fn ack(&self, delivery: &Delivery, multiple: bool) {
+        match delivery.acker.ack(BasicAckOptions { multiple }).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(service = self.service, queue = %self.queue, "delivery from before a reconnect not acked; it will be redelivered and deduplicated")
+            }
+            Err(e) => {
+                tracing::warn!(service = self.service, queue = %self.queue, error = %e, "ack failed; the messages will be redelivered and deduplicated")
+            }
         }
     }
 
@@ -320,7 +342,7 @@ impl<H: Handler> ConsumerLoop<H> {
 
     /// Publishes `delivery` to `<queue>.dead` with `reason`, then acks it. If that publish
     /// fails, the delivery is requeued instead: it is never dropped.
-    async fn dead_letter(&self, channel: &Channel, delivery: &Delivery, reason: &str) {
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) {
         let mut headers = delivery.properties.headers().clone().unwrap_or_default();
         let put = |h: &mut FieldTable, k: &str, v: String| {
             h.insert(
@@ -369,17 +391,15 @@ impl<H: Handler> ConsumerLoop<H> {
             )
             .await;
         match published {
-            Ok(()) => self.ack(channel, delivery.delivery_tag, false).await,
+            Ok(()) => self.ack(delivery, false).await,
             Err(e) => {
                 tracing::error!(service = self.service, queue = %self.queue, error = %e, "could not dead-letter; requeueing");
-                let _ = channel
-                    .basic_nack(
-                        delivery.delivery_tag,
-                        BasicNackOptions {
-                            multiple: false,
-                            requeue: true,
-                        },
-                    )
+                let _ = delivery
+                    .acker
+                    .nack(BasicNackOptions {
+                        multiple: false,
+                        requeue: true,
+                    })
                     .await;
             }
         }
