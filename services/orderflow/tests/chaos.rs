@@ -103,10 +103,21 @@ async fn chaos(broker_restart: bool) {
         *by_status.entry(status.clone()).or_default() += 1;
     }
     let unintended = shop::unintended(&intended, &statuses);
+    let diagnosis = if unintended.is_empty() {
+        String::new()
+    } else {
+        let stuck: Vec<Uuid> = statuses
+            .iter()
+            .filter(|(id, s)| intended.get(id) != Some(&s.as_str()))
+            .map(|(id, _)| *id)
+            .take(5)
+            .collect();
+        diagnose(&env, &stuck).await
+    };
     assert_eq!(statuses.len(), orders, "every placed order is stored");
     assert!(
         unintended.is_empty(),
-        "{} of {orders} orders did not end as intended within {timeout} s ({by_status:?}; logs in {}): {:?}",
+        "{} of {orders} orders did not end as intended within {timeout} s ({by_status:?}; logs in {}): {:?}\n{diagnosis}",
         unintended.len(),
         logs.display(),
         &unintended[..unintended.len().min(10)]
@@ -180,6 +191,58 @@ async fn chaos(broker_restart: bool) {
     );
     println!("orders by status: {by_status:?}");
     let _ = std::fs::remove_dir_all(&logs);
+}
+
+/// Where each of `stuck` stopped: intake's timeline, shipping's record and shipments, and the
+/// dead letters that are not injected poison.
+async fn diagnose(env: &TestEnv, stuck: &[Uuid]) -> String {
+    let intake = env.pool("order_intake").await;
+    let shipping = env.pool("shipping").await;
+    let mut out = String::new();
+    for id in stuck {
+        let timeline: Vec<(String, String)> =
+            sqlx::query_as("SELECT kind, producer FROM timeline WHERE order_id = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(&intake)
+                .await
+                .unwrap_or_default();
+        let record: Option<(String, Option<i32>)> = sqlx::query_as(
+            "SELECT status, expected_shipments FROM shipping_orders WHERE order_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&shipping)
+        .await
+        .unwrap_or_default();
+        let shipments: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT shipment_id::text, warehouse, status FROM shipments WHERE order_id = $1",
+        )
+        .bind(id)
+        .fetch_all(&shipping)
+        .await
+        .unwrap_or_default();
+        out.push_str(&format!(
+            "{id}: timeline {timeline:?}; shipping {record:?}; shipments {shipments:?}\n"
+        ));
+    }
+    let letters = orderflow(env, &["dlq", "list", "--json"]).await;
+    let letters: serde_json::Value =
+        serde_json::from_slice(&letters.stdout).unwrap_or(serde_json::Value::Null);
+    let real: Vec<String> = letters
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|l| {
+                    !l["reason"]
+                        .as_str()
+                        .unwrap_or("")
+                        .starts_with("malformed envelope")
+                })
+                .map(|l| format!("{} {} {}", l["queue"], l["type"], l["reason"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.push_str(&format!("dead letters besides the poison: {real:?}\n"));
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,6 +39,8 @@ async fn every_process_stops_on_sigterm_under_load_within_15_s_and_loses_nothing
     std::fs::create_dir_all(&logs).expect("log directory");
     let (mut all, ports) = replicas(&env, &logs, 2);
     for r in &mut all {
+        // Each step of a stop in the log, should one take too long.
+        r.set_env("RUST_LOG", "warn,orderflow_runtime::service=info");
         r.start();
     }
 

@@ -64,6 +64,12 @@ impl Replica {
         self.child = Some(child);
     }
 
+    /// Sets (or replaces) an environment variable for the next start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
     pub fn stage(&self) -> &'static str {
         self.stage
     }
