@@ -2,11 +2,13 @@
 //! up), in-store collections (`staff`), and the carrier registry (read: `staff`, register:
 //! `admin`, see [`crate::carriers`]). The carriers' webhook ingress ([`crate::webhook`]) sits
 //! next to it, outside the API keys.
+//!
+//! Each handler carries its `#[utoipa::path]`; [`router`] routes and documents them in one go
+//! and serves the document at `/openapi.json` ([`crate::openapi`]).
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orderflow_runtime::HandleError;
@@ -14,38 +16,58 @@ use orderflow_runtime::auth::{Caller, Role, protect};
 use orderflow_runtime::problem::{FieldError, Problem};
 use serde::Serialize;
 use sqlx::PgPool;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::carriers::{self, Registrar};
 use crate::pickup::{self, Collection};
 use crate::registry::{self, Carrier};
-use crate::webhook;
+use crate::webhook::{self, Ingress};
 
-/// The service's routes: `/v1` behind the API keys, and the webhook ingress.
+/// The service's routes: `/v1` behind the API keys, the webhook ingress (signed instead), and
+/// `/openapi.json` describing both.
 pub fn router(
     registrar: Registrar,
     settings: &crate::ShippingSettings,
     keys: orderflow_runtime::auth::ApiKeys,
 ) -> Router {
     let pool = registrar.pool.clone();
-    let api = Router::new()
-        .route("/v1/shipments", get(list_shipments))
-        .route("/v1/shipments/{id}", get(show_shipment))
-        .route("/v1/shipments/{id}/collected", post(collected))
-        .route("/v1/carriers", get(list_carriers))
+    let (api, mut document) = operations()
         .with_state(pool.clone())
-        .merge(carriers::router(registrar));
-    protect(api, keys).merge(webhook::router(pool, settings.webhook_secrets.clone()))
+        .merge(carriers::operations().with_state(registrar))
+        .split_for_parts();
+    let (ingress, ingress_document) = webhook::operations()
+        .with_state(Ingress::new(pool, settings.webhook_secrets.clone()))
+        .split_for_parts();
+    document.merge(ingress_document);
+    protect(api, keys)
+        .merge(ingress)
+        .merge(orderflow_runtime::openapi::route(document))
 }
 
-#[derive(Debug, Serialize)]
+/// The shipment operations, routed and documented.
+pub fn operations() -> OpenApiRouter<PgPool> {
+    OpenApiRouter::with_openapi(crate::openapi::Base::openapi())
+        .routes(routes!(list_shipments))
+        .routes(routes!(show_shipment))
+        .routes(routes!(collected))
+        .routes(routes!(list_carriers))
+}
+
+/// Money in minor units of its currency.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Amount {
     pub amount: i64,
     pub currency: String,
 }
 
-#[derive(Debug, Serialize)]
+/// One status the carrier reported.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TrackingEvent {
+    /// `pre_transit`, `in_transit`, `out_for_delivery`, `delivered`, `available_for_pickup`,
+    /// `return_to_sender`, `failure` or `cancelled`.
     pub status: String,
     /// When the carrier saw it.
     pub status_at: DateTime<Utc>,
@@ -57,7 +79,8 @@ pub struct TrackingEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+/// A shipment: one warehouse's parcels of an order with one carrier.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ShipmentView {
     pub shipment_id: Uuid,
     pub order_id: Uuid,
@@ -69,7 +92,11 @@ pub struct ShipmentView {
     pub tracking_number: Option<String>,
     pub tracking_url: Option<String>,
     pub label_url: Option<String>,
+    /// The parcels as fulfilment closed them.
+    #[schema(value_type = Vec<Object>)]
     pub parcels: serde_json::Value,
+    /// The delivery address.
+    #[schema(value_type = Object)]
     pub ship_to: serde_json::Value,
     pub declared_value: Amount,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -177,7 +204,7 @@ async fn with_tracking(pool: &PgPool, rows: Vec<ShipmentRow>) -> sqlx::Result<Ve
 }
 
 /// Shipping's view of one order: whether it ships or is held, and its shipments.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrderShipments {
     pub order_id: Uuid,
     /// `shipping`, `on_hold`, `cancelled`, or `null` if shipping has not seen the order yet.
@@ -187,7 +214,14 @@ pub struct OrderShipments {
     pub shipments: Vec<ShipmentView>,
 }
 
-/// `GET /v1/shipments?order_id=<uuid>`
+/// An order's shipments with their tracking history and link.
+#[utoipa::path(get, path = "/v1/shipments", tag = "shipments",
+    description = "Role: `shop`, `staff`, `admin`.",
+    params(("order_id" = Uuid, Query, description = "the order")),
+    responses(
+        (status = 200, description = "the order's shipments", body = OrderShipments),
+        (status = 422, description = "`order_id` is missing or not a UUID"),
+    ))]
 async fn list_shipments(
     caller: Caller,
     State(pool): State<PgPool>,
@@ -234,7 +268,14 @@ async fn list_shipments(
     }))
 }
 
-/// `GET /v1/shipments/{id}`
+/// One shipment with its tracking history and link.
+#[utoipa::path(get, path = "/v1/shipments/{id}", tag = "shipments",
+    description = "Role: `shop`, `staff`, `admin`.",
+    params(("id" = Uuid, Path, description = "the shipment's id")),
+    responses(
+        (status = 200, description = "the shipment", body = ShipmentView),
+        (status = 404, description = "no such shipment"),
+    ))]
 async fn show_shipment(
     caller: Caller,
     State(pool): State<PgPool>,
@@ -244,8 +285,16 @@ async fn show_shipment(
     one_shipment(&pool, &id).await.map(Json)
 }
 
-/// `POST /v1/shipments/{id}/collected`: staff confirm an in-store collection; answers the
-/// shipment (`delivered`). Confirming twice is harmless.
+/// Staff confirm an in-store collection; the shipment is `delivered`. Confirming twice is
+/// harmless.
+#[utoipa::path(post, path = "/v1/shipments/{id}/collected", tag = "shipments",
+    description = "Role: `staff`, `admin`.",
+    params(("id" = Uuid, Path, description = "the shipment's id")),
+    responses(
+        (status = 200, description = "collected", body = ShipmentView),
+        (status = 404, description = "no such shipment"),
+        (status = 409, description = "not an in-store collection, or not waiting for collection"),
+    ))]
 async fn collected(
     caller: Caller,
     State(pool): State<PgPool>,
@@ -295,12 +344,15 @@ async fn one_shipment(pool: &PgPool, id: &str) -> Result<ShipmentView, Problem> 
         .ok_or_else(not_found)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Carriers {
     pub carriers: Vec<Carrier>,
 }
 
-/// `GET /v1/carriers`
+/// Every registered carrier.
+#[utoipa::path(get, path = "/v1/carriers", tag = "carriers",
+    description = "Role: `staff`, `admin`.",
+    responses((status = 200, description = "the carriers", body = Carriers)))]
 async fn list_carriers(
     caller: Caller,
     State(pool): State<PgPool>,

@@ -9,16 +9,18 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::put;
-use axum::{Json, Router};
 use orderflow_runtime::amqp::Broker;
 use orderflow_runtime::auth::{Caller, Role};
 use orderflow_runtime::problem::{FieldError, JsonBody, Problem};
 use orderflow_runtime::topology::{self, QueueSpec};
 use serde::Deserialize;
 use sqlx::PgPool;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::registry::{self, Carrier};
 use crate::settings::{CarrierSettings, PICKUP, is_carrier_code};
@@ -60,20 +62,21 @@ impl Registrar {
     }
 }
 
-pub fn router(registrar: Registrar) -> Router {
-    Router::new()
-        .route("/v1/carriers/{code}", put(register).get(show))
-        .with_state(registrar)
+/// The registry's operations, routed and documented.
+pub fn operations() -> OpenApiRouter<Registrar> {
+    OpenApiRouter::new().routes(routes!(register, show))
 }
 
-/// `PUT /v1/carriers/{code}` body.
-#[derive(Debug, Deserialize)]
+/// A carrier to register (its code is in the path).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CarrierBody {
     pub name: String,
+    /// At least one, e.g. `standard`, `express`.
     pub service_levels: Vec<String>,
     /// Must contain `{tracking_number}`.
     pub tracking_url_template: String,
+    /// Whether it collects cash on delivery.
     #[serde(default)]
     pub cash_on_delivery: bool,
 }
@@ -129,7 +132,18 @@ fn parse(code: &str, body: CarrierBody) -> Result<CarrierSettings, Problem> {
     })
 }
 
-/// Registers or updates a carrier: 201 when new, 200 otherwise, with the carrier.
+/// Registers or updates a carrier: its queue `carrier.<code>` is declared first, then it is
+/// stored; shipping rules may route to it from the next order on.
+#[utoipa::path(put, path = "/v1/carriers/{code}", tag = "carriers",
+    description = "Role: `admin`.",
+    params(("code" = String, Path, description = "up to 64 lower-case letters, digits, `-`, `_`")),
+    request_body(content = CarrierBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "registered", body = Carrier),
+        (status = 200, description = "updated", body = Carrier),
+        (status = 422, description = "the code or a field failed its rule (named in `errors`)"),
+        (status = 503, description = "the broker could not declare the queue; nothing was registered"),
+    ))]
 async fn register(
     caller: Caller,
     State(registrar): State<Registrar>,
@@ -161,7 +175,14 @@ async fn register(
     Ok((status, Json(stored)))
 }
 
-/// `GET /v1/carriers/{code}` (staff).
+/// One carrier.
+#[utoipa::path(get, path = "/v1/carriers/{code}", tag = "carriers",
+    description = "Role: `staff`, `admin`.",
+    params(("code" = String, Path, description = "the carrier's code")),
+    responses(
+        (status = 200, description = "the carrier", body = Carrier),
+        (status = 404, description = "no such carrier"),
+    ))]
 async fn show(
     caller: Caller,
     State(registrar): State<Registrar>,

@@ -30,6 +30,7 @@ pub mod carrier_sim;
 pub mod carriers;
 pub mod dispatch;
 pub mod label_deadline;
+pub mod openapi;
 pub mod pickup;
 pub mod progress;
 pub mod registry;

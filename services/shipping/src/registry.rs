@@ -15,7 +15,7 @@ use crate::rules::Rule;
 use crate::settings::{CarrierSettings, ShippingSettings};
 
 /// A registered carrier, as `GET /v1/carriers` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Carrier {
     pub code: String,
     pub name: String,

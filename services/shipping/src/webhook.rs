@@ -21,40 +21,47 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::{Json, Router};
 use hmac::{Hmac, KeyInit, Mac};
 use orderflow_messages::shipment::{LabelCreated, TrackingUpdated};
 use orderflow_messages::{Envelope, Event};
 use orderflow_runtime::config::Secret;
 use orderflow_runtime::outbox;
 use orderflow_runtime::problem::{FieldError, Problem};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "x-orderflow-signature";
 
+/// What the ingress needs: the database and the carriers' secrets.
 #[derive(Clone)]
-struct Ingress {
+pub struct Ingress {
     pool: PgPool,
     secrets: Arc<HashMap<String, Secret>>,
 }
 
-/// The webhook route; it is not behind the API keys.
-pub fn router(pool: PgPool, secrets: HashMap<String, Secret>) -> Router {
-    Router::new()
-        .route("/v1/carriers/{code}/webhook", post(receive))
-        .with_state(Ingress {
+impl Ingress {
+    pub fn new(pool: PgPool, secrets: HashMap<String, Secret>) -> Ingress {
+        Ingress {
             pool,
             secrets: Arc::new(secrets),
-        })
+        }
+    }
+}
+
+/// The webhook operation, routed and documented; it is not behind the API keys.
+pub fn operations() -> OpenApiRouter<Ingress> {
+    OpenApiRouter::new().routes(routes!(receive))
 }
 
 /// `sha256=<hex>` of `body` under `secret`: what a carrier sends (and what tests sign with).
@@ -82,13 +89,26 @@ fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
     mac.verify_slice(&tag).is_ok()
 }
 
-#[derive(Debug, Deserialize)]
+/// A carrier's callback.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Call {
+    /// The carrier's unique id of the event, the same on every retry.
     event_id: String,
+    /// `shipment.label_created` or `shipment.tracking_updated`.
     #[serde(rename = "type")]
     kind: String,
+    /// Exactly the payload of the broker message of that type (see the message schemas).
+    #[schema(value_type = Object)]
     payload: Value,
+}
+
+/// The call was taken: the broker message it became.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAccepted {
+    message_id: Uuid,
+    /// A retry of a call already taken (handled once).
+    duplicate: bool,
 }
 
 /// The same message id for the same (carrier, event id): a retried call is a duplicate.
@@ -103,12 +123,26 @@ fn invalid(field: &str, rule: &str, message: impl Into<String>) -> Problem {
     Problem::validation(vec![FieldError::new(field, rule, message)])
 }
 
+/// A carrier's HTTP callback, taken as the broker message the carrier would have published.
+#[utoipa::path(post, path = "/v1/carriers/{code}/webhook", tag = "carriers",
+    description = "Role: none: no API key; the call is authenticated by \
+                   `X-Orderflow-Signature: sha256=<hex HMAC-SHA256 of the raw body under the \
+                   carrier's secret>` (`shipping.webhook_secrets.<code>`).",
+    security(()),
+    params(("code" = String, Path, description = "the carrier's code"),
+        ("X-Orderflow-Signature" = String, Header, description = "`sha256=<hex>`")),
+    request_body(content = Call, content_type = "application/json"),
+    responses(
+        (status = 202, description = "taken (or a retry of a call taken before)", body = WebhookAccepted),
+        (status = 401, description = "no secret for this carrier, or the signature does not match"),
+        (status = 422, description = "the type, payload, carrier or shipment is not right (named in `errors`)"),
+    ))]
 async fn receive(
     State(ingress): State<Ingress>,
     Path(code): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<WebhookAccepted>), Problem> {
     let signature = headers
         .get(SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -187,7 +221,7 @@ async fn accept<E: Event>(
     shipment_id: Uuid,
     claimed: &str,
     payload: E,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<WebhookAccepted>), Problem> {
     if claimed != code {
         return Err(invalid(
             "payload.carrier",
@@ -221,7 +255,10 @@ async fn accept<E: Event>(
     let answer = |duplicate: bool| {
         (
             StatusCode::ACCEPTED,
-            Json(json!({"message_id": id, "duplicate": duplicate})),
+            Json(WebhookAccepted {
+                message_id: id,
+                duplicate,
+            }),
         )
     };
     // A concurrent retry waits here for this transaction, then finds the row.

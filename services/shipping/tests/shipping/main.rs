@@ -4,6 +4,7 @@ mod adapter_process;
 mod cancellation;
 mod carrier_replies;
 mod carrier_sim;
+mod documenting;
 mod http;
 mod label_timeout;
 mod orders;
