@@ -204,9 +204,13 @@ async fn the_console_shows_the_flow_finds_orders_cancels_replays_dead_letters_an
     let waiting_order = wait_for_status(system.intake, &waiting, "backordered").await;
     let letter = dead_letter_for(&env, &waiting_order).await;
 
-    let screenshots = std::env::var("ORDERFLOW_CONSOLE_SCREENSHOTS")
+    // Kept where asked; otherwise in a temporary directory, removed after a passing run (a
+    // failing one names it, to look at what the browser saw).
+    let kept = std::env::var("ORDERFLOW_CONSOLE_SCREENSHOTS").ok();
+    let screenshots = kept
+        .clone()
         .map(PathBuf::from)
-        .unwrap_or_else(|_| std::env::temp_dir().join(format!("orderflow-console-{}", env.prefix)));
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("orderflow-console-{}", env.prefix)));
     let script = tokio::process::Command::new("node")
         .arg("console.mjs")
         .current_dir(project())
@@ -231,7 +235,8 @@ async fn the_console_shows_the_flow_finds_orders_cancels_replays_dead_letters_an
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "the browser run failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+        "the browser run failed (screenshots in {})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        screenshots.display()
     );
     for step in [
         "a shop key is refused with a message",
@@ -289,6 +294,9 @@ async fn the_console_shows_the_flow_finds_orders_cancels_replays_dead_letters_an
     // 10 received at the start, 1 shipped to the completed order, 25 received in the console.
     assert_eq!(stock["items"][0]["on_hand"], 34, "{stock}");
     system.stop().await;
+    if kept.is_none() {
+        let _ = std::fs::remove_dir_all(&screenshots);
+    }
 }
 
 /// Intake alone, its console pointed at a verification that is not there.
