@@ -86,6 +86,18 @@ try {
   // Staff: the flow board, with the stalled orders highlighted.
   await login(page, keys.staff);
   await page.getByRole("heading", { name: /^Flow board/ }).waitFor();
+  // The key survives a reload of the tab; the keyboard reaches the skip link first, then the
+  // sections.
+  await page.reload();
+  await page.getByRole("heading", { name: /^Flow board/ }).waitFor();
+  await page.keyboard.press("Tab");
+  if (await page.evaluate(() => document.activeElement.textContent) !== "Skip to content") {
+    throw new Error("the first Tab does not reach the skip link");
+  }
+  await page.keyboard.press("Tab");
+  if (await page.evaluate(() => document.activeElement.getAttribute("aria-current")) !== "page") {
+    throw new Error("the second Tab does not reach the current section's link");
+  }
   const stalledCard = page.locator('.card.stalled[data-status="backordered"]');
   await stalledCard.waitFor();
   await page.getByRole("cell", { name: cancelRef, exact: true }).waitFor();
@@ -156,11 +168,17 @@ try {
   if (await page.getByLabel("SKU").inputValue() !== "MUG-BLUE") throw new Error("the receipt form was not filled");
   await page.getByLabel("Quantity").fill("25");
   await page.getByLabel("Note (optional)").fill("delivery note 4711");
+  const unnamed = await page.evaluate(() => [
+    ...[...document.querySelectorAll("input, textarea, select")].filter((e) => !e.labels || !e.labels.length),
+    ...[...document.querySelectorAll("button, a[href]")].filter((e) => !(e.getAttribute("aria-label") || e.textContent.trim())),
+  ].map((e) => e.outerHTML.slice(0, 80)));
+  if (unnamed.length) throw new Error(`controls without a name: ${unnamed.join(", ")}`);
   await shot(page, "stock");
   await page.getByRole("button", { name: "Record receipt" }).click();
   await page.locator("#receipt-result").filter({ hasText: "Received 25 × MUG-BLUE in berlin: 34 on hand now" }).waitFor();
   await page.getByText("Nothing is low on stock.").waitFor();
   ok("a stock receipt is recorded from the low-stock list");
+  ok("every control has a name and the keyboard reaches the sections");
 
   // A tablet: the board still fits.
   await page.setViewportSize({ width: 820, height: 1180 });

@@ -247,6 +247,7 @@ async fn the_console_shows_the_flow_finds_orders_cancels_replays_dead_letters_an
         "a dead letter is replayed after confirming",
         "the replayed event shows in the order's timeline",
         "a stock receipt is recorded from the low-stock list",
+        "every control has a name and the keyboard reaches the sections",
         "the flow board fits a tablet",
         "no script errors and no CSP violations",
     ] {
