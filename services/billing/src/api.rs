@@ -8,6 +8,9 @@
 //! - `POST /v1/payments`: a bank transfer received for an invoice ([`crate::received`]);
 //! - `POST /v1/orders/{id}/refunds`: give back lines and/or shipping ([`crate::refund`]);
 //! - `PUT /v1/coupons/{code}` (`admin`), `GET /v1/coupons/{code}`: coupons ([`crate::coupon`]).
+//!
+//! Each handler carries its `#[utoipa::path]`; [`operations`] routes and documents them in one
+//! go, and `/openapi.json` serves the document ([`crate::openapi`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,43 +19,65 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use chrono::{DateTime, NaiveDate, Utc};
 use orderflow_messages::types::Money;
 use orderflow_runtime::auth::{ApiKeys, Caller, Role, protect};
 use orderflow_runtime::problem::{FieldError, JsonBody, Problem};
 use serde::Serialize;
 use sqlx::PgPool;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::coupon::{self, Coupon, CouponRequest};
+use crate::invoice_view::InvoiceView;
+use crate::openapi::MoneySchema;
 use crate::payment::{self, PaymentStatus};
-use crate::received::{self, ReceiveError, ReceivedRequest};
-use crate::refund::{RefundError, RefundRequest};
+use crate::received::{self, Balance, ReceiveError, ReceivedRequest};
+use crate::refund::{Done, RefundError, RefundRequest};
 use crate::settlement::{Billing, Cause};
 use crate::{accounting, invoice_print, invoice_view, orders};
 
 #[derive(Clone)]
-struct Api {
+pub struct Api {
     pool: PgPool,
     billing: Arc<Billing>,
 }
 
+/// Every route behind the API keys, and `/openapi.json` (no key) describing them.
 pub fn router(pool: PgPool, billing: Arc<Billing>, keys: ApiKeys) -> Router {
-    let api = Router::new()
-        .route("/v1/invoices", get(export_invoices))
-        .route("/v1/invoices/{number}", get(get_invoice))
-        .route("/v1/payments", get(list_payments).post(receive_payment))
-        .route("/v1/orders/{id}/refunds", post(refund))
-        .route("/v1/coupons/{code}", put(put_coupon).get(get_coupon))
-        .with_state(Api { pool, billing });
-    protect(api, keys)
+    let (api, document) = operations()
+        .with_state(Api { pool, billing })
+        .split_for_parts();
+    protect(api, keys).merge(orderflow_runtime::openapi::route(document))
+}
+
+/// Every operation, each routed and documented from its handler's `#[utoipa::path]`.
+pub fn operations() -> OpenApiRouter<Api> {
+    OpenApiRouter::with_openapi(crate::openapi::Base::openapi())
+        .routes(routes!(export_invoices))
+        .routes(routes!(get_invoice))
+        .routes(routes!(list_payments, receive_payment))
+        .routes(routes!(refund))
+        .routes(routes!(put_coupon, get_coupon))
 }
 
 fn invalid(field: &str, rule: &str, message: impl Into<String>) -> Problem {
     Problem::validation(vec![FieldError::new(field, rule, message)])
 }
 
+/// An invoice or credit note, as JSON or as a printable page.
+#[utoipa::path(get, path = "/v1/invoices/{number}", tag = "invoices",
+    description = "Role: `staff`, `admin`. HTML with `Accept: text/html` or `{number}.html`.",
+    params(("number" = String, Path, description = "e.g. `INV-2026-000001`, optionally with `.html`")),
+    responses(
+        (status = 200, description = "the invoice", content(
+            (InvoiceView = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 404, description = "no invoice or credit note with this number"),
+    ))]
 async fn get_invoice(
     caller: Caller,
     State(api): State<Api>,
@@ -84,6 +109,18 @@ async fn get_invoice(
     }
 }
 
+/// The accounting export: every invoice and credit note issued in a period, one CSV row per
+/// line.
+#[utoipa::path(get, path = "/v1/invoices", tag = "invoices",
+    description = "Role: `staff`, `admin`.",
+    params(
+        ("from" = chrono::NaiveDate, Query, description = "first day (UTC), inclusive"),
+        ("to" = chrono::NaiveDate, Query, description = "last day (UTC), inclusive"),
+    ),
+    responses(
+        (status = 200, description = "the export", body = String, content_type = "text/csv"),
+        (status = 422, description = "`from` or `to` is missing, not a date, or `to` is before `from`"),
+    ))]
 async fn export_invoices(
     caller: Caller,
     State(api): State<Api>,
@@ -124,7 +161,7 @@ async fn export_invoices(
 }
 
 /// A payment as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentView {
     pub payment_id: Uuid,
     pub order_id: Uuid,
@@ -132,7 +169,9 @@ pub struct PaymentView {
     pub attempt: i32,
     pub method: String,
     pub status: PaymentStatus,
+    #[schema(value_type = MoneySchema)]
     pub amount: Money,
+    #[schema(value_type = MoneySchema)]
     pub refunded: Money,
     pub provider: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -145,17 +184,29 @@ pub struct PaymentView {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+/// Why the provider declined or failed.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FailureView {
     pub code: String,
     pub message: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentList {
     pub payments: Vec<PaymentView>,
 }
 
+/// An order's payments (every attempt), or those with a reference.
+#[utoipa::path(get, path = "/v1/payments", tag = "payments",
+    description = "Role: `staff`, `admin`. Give `order_id` or `reference`.",
+    params(
+        ("order_id" = Option<Uuid>, Query, description = "the order"),
+        ("reference" = Option<String>, Query, description = "an authorisation or settlement reference"),
+    ),
+    responses(
+        (status = 200, description = "the payments", body = PaymentList),
+        (status = 422, description = "neither given, or `order_id` is not a UUID"),
+    ))]
 async fn list_payments(
     caller: Caller,
     State(api): State<Api>,
@@ -201,6 +252,16 @@ async fn list_payments(
     Ok(axum::Json(PaymentList { payments }))
 }
 
+/// A bank transfer received for an invoice; the same reference twice is recorded once.
+#[utoipa::path(post, path = "/v1/payments", tag = "payments",
+    description = "Role: `staff`, `admin`.",
+    request_body(content = ReceivedRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "recorded: the invoice's balance", body = Balance),
+        (status = 200, description = "this reference was recorded before: the balance", body = Balance),
+        (status = 409, description = "the invoice is not paid by transfer"),
+        (status = 422, description = "unknown invoice, wrong currency, amount not positive, or no reference"),
+    ))]
 async fn receive_payment(
     caller: Caller,
     State(api): State<Api>,
@@ -242,13 +303,26 @@ async fn receive_payment(
     Ok((status, axum::Json(balance)).into_response())
 }
 
+/// Gives back units of invoice lines and/or the shipping: a credit note and a refund.
+#[utoipa::path(post, path = "/v1/orders/{id}/refunds", tag = "payments",
+    description = "Role: `staff`, `admin`.",
+    params(("id" = Uuid, Path, description = "the order's id")),
+    request_body(content = RefundRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "refunded", body = Done),
+        (status = 404, description = "billing knows no such order"),
+        (status = 409, description = "nothing can be refunded in the payment's state"),
+        (status = 422, description = "no reason, an unknown line, more than is left, or the shipping twice"),
+    ))]
 async fn refund(
     caller: Caller,
     State(api): State<Api>,
-    Path(order_id): Path<Uuid>,
+    Path(order_id): Path<String>,
     JsonBody(request): JsonBody<RefundRequest>,
 ) -> Result<Response, Problem> {
     caller.require(Role::Staff)?;
+    let order_id = Uuid::parse_str(&order_id)
+        .map_err(|_| Problem::bad_request(format!("`{order_id}` is not an order id (a UUID)")))?;
     if request.reason.trim().is_empty() {
         return Err(invalid("reason", "required", "say why the money goes back"));
     }
@@ -287,6 +361,17 @@ async fn refund(
     Ok((StatusCode::CREATED, axum::Json(done)).into_response())
 }
 
+/// Creates or replaces a coupon.
+#[utoipa::path(put, path = "/v1/coupons/{code}", tag = "coupons",
+    description = "Role: `admin`. `kind` `percent` takes `percent`; `fixed` takes `amount` \
+                   (minor units) and `currency`.",
+    params(("code" = String, Path, description = "the coupon's code (case-insensitive)")),
+    request_body(content = CouponRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "created", body = Coupon),
+        (status = 200, description = "replaced", body = Coupon),
+        (status = 422, description = "a field failed its rule (named in `errors`)"),
+    ))]
 async fn put_coupon(
     caller: Caller,
     State(api): State<Api>,
@@ -305,6 +390,14 @@ async fn put_coupon(
     Ok((status, axum::Json(coupon)).into_response())
 }
 
+/// One coupon.
+#[utoipa::path(get, path = "/v1/coupons/{code}", tag = "coupons",
+    description = "Role: `staff`, `admin`.",
+    params(("code" = String, Path, description = "the coupon's code (case-insensitive)")),
+    responses(
+        (status = 200, description = "the coupon", body = Coupon),
+        (status = 404, description = "no such coupon"),
+    ))]
 async fn get_coupon(
     caller: Caller,
     State(api): State<Api>,

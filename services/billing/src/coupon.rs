@@ -25,22 +25,26 @@ use sqlx::PgConnection;
 use crate::pricing::{self, PricingError, round_minor};
 
 /// What a coupon takes off.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reduction {
     /// `percent` % of the discounted products (0 < percent ≤ 100).
-    Percent { percent: Decimal },
+    Percent {
+        #[schema(value_type = String)]
+        percent: Decimal,
+    },
     /// `amount` minor units of `currency`, at most the discounted products' price.
     Fixed { amount: i64 },
 }
 
 /// A coupon as stored and shown.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Coupon {
     pub code: String,
     #[serde(flatten)]
     pub reduction: Reduction,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub currency: Option<Currency>,
     /// Empty: every product of the order.
     pub skus: Vec<String>,
@@ -161,11 +165,14 @@ impl Coupon {
 
 /// The body of `PUT /v1/coupons/{code}`: `kind` `percent` with `percent` (a decimal string,
 /// `"10"` for 10 %), or `fixed` with `amount` (minor units) and `currency`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CouponRequest {
+    /// `percent` or `fixed`.
     pub kind: String,
+    /// A decimal string, `"10"` for 10 %.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub percent: Option<Decimal>,
     #[serde(default)]
     pub amount: Option<i64>,

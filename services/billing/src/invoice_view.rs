@@ -15,7 +15,7 @@ use crate::invoice;
 use crate::pricing::Amounts;
 
 /// An invoice as the API shows it. Amounts are integer minor units with their currency.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InvoiceView {
     pub invoice_number: String,
     /// `invoice` or `credit_note`.
@@ -35,8 +35,10 @@ pub struct InvoiceView {
     /// E.g. why the order's coupon was not applied.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    #[schema(value_type = String)]
     pub currency: Currency,
     pub customer: CustomerView,
+    #[schema(value_type = Object)]
     pub billing_address: serde_json::Value,
     pub lines: Vec<LineView>,
     /// One entry per tax rate: the lines of that rate summed.
@@ -44,13 +46,13 @@ pub struct InvoiceView {
     pub totals: TotalsView,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CustomerView {
     pub name: String,
     pub email: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LineView {
     pub position: i32,
     /// `product`, `shipping` or `discount` (negative amounts).
@@ -62,27 +64,37 @@ pub struct LineView {
     pub sku: Option<String>,
     pub description: String,
     pub quantity: u32,
+    #[schema(value_type = crate::openapi::MoneySchema)]
     pub unit_price: Money,
     pub tax_class: String,
     /// A decimal fraction as a string, e.g. `"0.19"`.
     pub tax_rate: String,
+    #[schema(value_type = crate::openapi::MoneySchema)]
     pub net: Money,
+    #[schema(value_type = crate::openapi::MoneySchema)]
     pub tax: Money,
+    #[schema(value_type = crate::openapi::MoneySchema)]
     pub gross: Money,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TaxGroupView {
     pub tax_rate: String,
+    #[schema(value_type = crate::openapi::MoneySchema)]
     pub net: Money,
+    #[schema(value_type = crate::openapi::MoneySchema)]
     pub tax: Money,
+    #[schema(value_type = crate::openapi::MoneySchema)]
     pub gross: Money,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TotalsView {
+    #[schema(value_type = crate::openapi::MoneySchema)]
     pub net: Money,
+    #[schema(value_type = crate::openapi::MoneySchema)]
     pub tax: Money,
+    #[schema(value_type = crate::openapi::MoneySchema)]
     pub gross: Money,
 }
 

@@ -29,6 +29,7 @@ pub mod handler;
 pub mod invoice;
 pub mod invoice_print;
 pub mod invoice_view;
+pub mod openapi;
 pub mod orders;
 pub mod payment;
 pub mod pricing;

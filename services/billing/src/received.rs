@@ -17,10 +17,11 @@ use crate::payment::{self, Change, PaymentStatus};
 use crate::settlement::Cause;
 
 /// The body of `POST /v1/payments`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceivedRequest {
     pub invoice_number: String,
+    #[schema(value_type = crate::openapi::MoneySchema)]
     pub amount: Money,
     /// The bank's reference of the transfer.
     pub reference: String,
@@ -30,14 +31,18 @@ pub struct ReceivedRequest {
 }
 
 /// Where an invoice stands after a transfer was recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Balance {
     pub invoice_number: String,
     /// `open` (nothing yet), `partially_paid`, `paid` or `overpaid`.
     pub status: &'static str,
+    #[schema(value_type = crate::openapi::MoneySchema)]
     pub gross: Money,
+    #[schema(value_type = crate::openapi::MoneySchema)]
     pub received: Money,
+    #[schema(value_type = crate::openapi::MoneySchema)]
     pub outstanding: Money,
+    #[schema(value_type = crate::openapi::MoneySchema)]
     pub overpaid: Money,
     /// True when this reference had been recorded before (nothing was added).
     pub duplicate: bool,

@@ -24,7 +24,7 @@ use crate::pricing::{Amounts, round_minor};
 use crate::settlement::{Billing, Cause, settle_request};
 
 /// What to give back: units of product lines (by invoice position) and/or the shipping.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundRequest {
     #[serde(default)]
@@ -37,7 +37,7 @@ pub struct RefundRequest {
     pub everything: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundLine {
     /// The invoice line's `position`.
@@ -57,11 +57,13 @@ impl RefundRequest {
 }
 
 /// A refund done.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Done {
     pub credit_note_number: String,
+    #[schema(value_type = crate::openapi::MoneySchema)]
     pub amount: Money,
     /// What the payment has given back in all, after this refund.
+    #[schema(value_type = crate::openapi::MoneySchema)]
     pub refunded_total: Money,
 }
 
