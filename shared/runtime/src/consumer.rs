@@ -322,7 +322,7 @@ impl<H: Handler> ConsumerLoop<H> {
         match delivery.acker.ack(BasicAckOptions { multiple }).await {
             Ok(true) => {}
             Ok(false) => {
-                tracing::info!(service = self.service, queue = %self.queue, "delivery from before a reconnect not acked; it will be redelivered and deduplicated")
+                tracing::warn!(service = self.service, queue = %self.queue, "delivery from before a reconnect not acked; it will be redelivered and deduplicated")
             }
             Err(e) => {
                 tracing::warn!(service = self.service, queue = %self.queue, error = %e, "ack failed; the messages will be redelivered and deduplicated")
