@@ -237,7 +237,7 @@ async fn diagnose(env: &TestEnv, stuck: &[Uuid]) -> String {
                         .unwrap_or("")
                         .starts_with("malformed envelope")
                 })
-                .map(|l| format!("{} {} {}", l["queue"], l["type"], l["reason"]))
+                .map(|l| format!("{} {} {}", l["original_queue"], l["kind"], l["reason"]))
                 .collect()
         })
         .unwrap_or_default();
