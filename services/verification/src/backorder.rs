@@ -231,12 +231,13 @@ async fn try_serve(
 }
 
 /// An order waiting for stock, as people see it.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Backorder {
     pub order_id: Uuid,
     /// `backordered`, or `on_hold` when it waited too long or a short pick cannot be made good.
     pub status: String,
-    /// The lines short of stock: `line_no`, `sku`, `missing`.
+    /// The lines short of stock.
+    #[schema(value_type = Vec<crate::openapi::ShortLineSchema>)]
     pub lines: Json<Vec<ShortLine>>,
     /// Set when the order was verified and a pick in this warehouse came up short.
     pub short_warehouse: Option<String>,

@@ -11,7 +11,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgExecutor, Row};
 
 /// How billing taxes a product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TaxClass {
     Standard,
@@ -57,15 +57,20 @@ pub struct ProductDraft {
 }
 
 /// A product of the catalogue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Product {
+    #[schema(value_type = String)]
     pub sku: Sku,
     pub name: String,
+    /// Minor units of `currency`.
     pub unit_price: i64,
+    /// ISO 4217.
+    #[schema(value_type = String)]
     pub currency: Currency,
     pub tax_class: TaxClass,
     pub weight_grams: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::openapi::DimensionsSchema>)]
     pub dimensions: Option<Dimensions>,
     pub active: bool,
     pub allow_backorder: bool,

@@ -45,11 +45,12 @@ pub struct CustomerDraft {
 }
 
 /// A stored customer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Customer {
     pub customer_id: String,
     pub name: String,
     pub email: String,
+    #[schema(value_type = Vec<crate::openapi::AddressSchema>)]
     pub addresses: Vec<Address>,
     pub blocked: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -26,6 +26,7 @@ pub mod catalogue;
 pub mod customer;
 pub mod decision;
 pub mod low_stock;
+pub mod openapi;
 pub mod order_events;
 pub mod order_policy;
 pub mod order_record;

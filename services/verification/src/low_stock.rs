@@ -68,7 +68,7 @@ pub async fn mark_all(
 }
 
 /// A row that needs replenishing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Replenishment {
     pub warehouse: String,
     pub sku: String,

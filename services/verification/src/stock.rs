@@ -24,7 +24,7 @@ macro_rules! level_columns {
 }
 
 /// One stock row as people see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Level {
     pub warehouse: String,
     pub sku: String,

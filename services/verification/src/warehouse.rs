@@ -31,7 +31,7 @@ impl WarehouseCode {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Warehouse {
     pub code: String,
     pub name: String,

@@ -6,20 +6,25 @@ use axum::http::StatusCode;
 use orderflow_messages::types::{Address, EmailAddress, PaymentMethod};
 use orderflow_runtime::auth::{Caller, Role};
 use orderflow_runtime::problem::{FieldError, JsonBody, Problem};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{AppState, Page, Params, params, required, text};
 use crate::customer::{self, Customer, CustomerDraft, CustomerId};
 
-/// `PUT /v1/customers/{customer_id}`.
-#[derive(Debug, Deserialize)]
+/// A customer as `PUT /v1/customers/{customer_id}` takes it.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerBody {
+    #[schema(required = true)]
     name: Option<String>,
+    #[schema(required = true, format = Email)]
     email: Option<String>,
+    #[schema(value_type = Option<Vec<crate::openapi::AddressSchema>>)]
     addresses: Option<Vec<Address>>,
+    /// A blocked customer's orders are rejected.
     blocked: Option<bool>,
+    /// Required when `blocked`.
     blocked_reason: Option<String>,
     /// Absent or null: every method.
     payment_methods: Option<Vec<String>>,
@@ -54,7 +59,7 @@ fn draft(id: &str, body: CustomerBody) -> Result<CustomerDraft, Vec<FieldError>>
             .iter()
             .enumerate()
             .filter_map(|(i, m)| {
-                serde_json::from_value::<PaymentMethod>(Value::from(m.as_str()))
+                serde_json::from_value::<PaymentMethod>(serde_json::Value::from(m.as_str()))
                     .map_err(|_| {
                         errors.push(FieldError::new(
                             format!("payment_methods[{i}]"),
@@ -103,7 +108,24 @@ fn draft(id: &str, body: CustomerBody) -> Result<CustomerDraft, Vec<FieldError>>
     }
 }
 
-/// Creates (201) or replaces (200) a customer. Admin only.
+/// A page of customers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerPage {
+    items: Vec<Customer>,
+    limit: i64,
+    offset: i64,
+}
+
+/// Creates or replaces a customer.
+#[utoipa::path(put, path = "/v1/customers/{customer_id}", tag = "customers",
+    description = "Role: `admin`.",
+    params(("customer_id" = String, Path, description = "the shop's id of the customer")),
+    request_body(content = CustomerBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "created", body = Customer),
+        (status = 200, description = "replaced", body = Customer),
+        (status = 422, description = "fields failed their rules (each named in `errors`)"),
+    ))]
 pub async fn put(
     caller: Caller,
     State(state): State<AppState>,
@@ -121,6 +143,14 @@ pub async fn put(
     Ok((status, Json(customer)))
 }
 
+/// One customer.
+#[utoipa::path(get, path = "/v1/customers/{customer_id}", tag = "customers",
+    description = "Role: `staff`, `admin`.",
+    params(("customer_id" = String, Path, description = "the shop's id of the customer")),
+    responses(
+        (status = 200, description = "the customer", body = Customer),
+        (status = 404, description = "no such customer"),
+    ))]
 pub async fn get(
     caller: Caller,
     State(state): State<AppState>,
@@ -133,23 +163,37 @@ pub async fn get(
         .ok_or_else(|| Problem::not_found(format!("no customer with id `{id}`")))
 }
 
-/// A page of customers by id: `{"items": [...], "limit", "offset"}`.
+/// A page of customers by id.
+#[utoipa::path(get, path = "/v1/customers", tag = "customers",
+    description = "Role: `staff`, `admin`.",
+    params(
+        ("limit" = Option<i64>, Query, description = "1 to 500, 50 when not given"),
+        ("offset" = Option<i64>, Query, description = "0 when not given"),
+    ),
+    responses(
+        (status = 200, description = "a page", body = CustomerPage),
+        (status = 400, description = "the query string is malformed"),
+        (status = 422, description = "`limit` or `offset` is out of range"),
+    ))]
 pub async fn list(
     caller: Caller,
     State(state): State<AppState>,
     query: Params,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<CustomerPage>, Problem> {
     caller.require(Role::Staff)?;
     let page = Page::from_params(&params(query)?)?;
     let items = customer::list(&state.pool, page.limit, page.offset).await?;
-    Ok(Json(
-        json!({"items": items, "limit": page.limit, "offset": page.offset}),
-    ))
+    Ok(Json(CustomerPage {
+        items,
+        limit: page.limit,
+        offset: page.offset,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_blocked_customer_needs_a_reason_and_methods_must_exist() {

@@ -3,6 +3,9 @@
 //!
 //! Request bodies are read with every field optional and then checked as a whole, so a 422 lists
 //! every field that is missing or wrong, not just the first.
+//!
+//! Each handler carries its `#[utoipa::path]`; [`operations`] routes and documents them in one
+//! go, and `/openapi.json` serves the document ([`crate::openapi`]).
 
 mod customers;
 mod product_import;
@@ -16,10 +19,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
-use axum::routing::{get, post, put};
 use orderflow_runtime::auth::{ApiKeys, protect};
 use orderflow_runtime::problem::{FieldError, Problem};
 use sqlx::PgPool;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::settings::VerificationSettings;
 
@@ -30,31 +35,32 @@ pub struct AppState {
     pub settings: Arc<VerificationSettings>,
 }
 
+/// Every route behind the API keys, and `/openapi.json` (no key) describing them.
 pub fn router(pool: PgPool, keys: ApiKeys, settings: VerificationSettings) -> Router {
-    let v1 = Router::new()
-        .route("/v1/products", get(products::list))
-        .route("/v1/products/import", post(product_import::import))
-        .route("/v1/products/{sku}", put(products::put).get(products::get))
-        .route("/v1/customers", get(customers::list))
-        .route(
-            "/v1/customers/{customer_id}",
-            put(customers::put).get(customers::get),
-        )
-        .route("/v1/warehouses", get(warehouses::list))
-        .route("/v1/warehouses/{code}", put(warehouses::put))
-        .route("/v1/warehouses/{code}/receipts", post(warehouses::receive))
-        .route(
-            "/v1/warehouses/{code}/adjustments",
-            post(warehouses::adjust),
-        )
-        .route("/v1/stock", get(stock_levels::get))
-        .route("/v1/stock/low", get(stock_levels::low))
-        .route("/v1/backorders", get(stock_levels::backorders))
+    let (v1, document) = operations()
         .with_state(AppState {
             pool,
             settings: Arc::new(settings),
-        });
-    protect(v1, keys)
+        })
+        .split_for_parts();
+    protect(v1, keys).merge(orderflow_runtime::openapi::route(document))
+}
+
+/// Every operation, each routed and documented from its handler's `#[utoipa::path]`.
+pub fn operations() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::Base::openapi())
+        .routes(routes!(products::list))
+        .routes(routes!(product_import::import))
+        .routes(routes!(products::put, products::get))
+        .routes(routes!(customers::list))
+        .routes(routes!(customers::put, customers::get))
+        .routes(routes!(warehouses::list))
+        .routes(routes!(warehouses::put))
+        .routes(routes!(warehouses::receive))
+        .routes(routes!(warehouses::adjust))
+        .routes(routes!(stock_levels::get))
+        .routes(routes!(stock_levels::low))
+        .routes(routes!(stock_levels::backorders))
 }
 
 /// The query string as plain pairs; a malformed one is a 400.

@@ -16,7 +16,7 @@ use super::products::{ProductBody, draft};
 use crate::catalogue;
 
 /// The outcome of one row.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RowReport {
     /// Line of the file the row starts on (1-based; a CSV's header is line 1).
     pub line: usize,
@@ -24,11 +24,12 @@ pub struct RowReport {
     pub sku: Option<String>,
     /// `created`, `updated` or `failed`.
     pub outcome: &'static str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<orderflow_runtime::openapi::FieldErrorSchema>)]
     pub errors: Vec<FieldError>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     pub created: usize,
     pub updated: usize,
@@ -42,6 +43,20 @@ type RawRow = (usize, Result<Map<String, Value>, FieldError>);
 
 /// Imports the body (`Content-Type: text/csv` or `application/x-ndjson`/`application/jsonl`).
 /// Always 200 with the report when the file could be read; admin only.
+#[utoipa::path(post, path = "/v1/products/import", tag = "catalogue",
+    description = "Role: `admin`. CSV: a header row of the field names (`sku` and those of \
+                   `PUT /v1/products/{sku}`, `length_mm`/`width_mm`/`height_mm`, options \
+                   separated by `|`). JSON Lines: one product object with its `sku` per line. \
+                   Good rows are stored even when others fail.",
+    request_body(content(
+        (String = "text/csv"),
+        (String = "application/x-ndjson"),
+    )),
+    responses(
+        (status = 200, description = "a report per row", body = ImportReport),
+        (status = 400, description = "not UTF-8, or an unreadable file"),
+        (status = 415, description = "neither CSV nor JSON Lines"),
+    ))]
 pub async fn import(
     caller: Caller,
     State(state): State<AppState>,

@@ -6,20 +6,27 @@ use axum::http::StatusCode;
 use orderflow_messages::types::{Currency, Dimensions, Sku};
 use orderflow_runtime::auth::{Caller, Role};
 use orderflow_runtime::problem::{FieldError, JsonBody, Problem};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{AppState, Page, Params, in_range, params, required, text};
 use crate::catalogue::{self, Product, ProductDraft, TaxClass};
 
-/// `PUT /v1/products/{sku}`.
-#[derive(Debug, Deserialize)]
+/// A product as `PUT /v1/products/{sku}` takes it (its SKU is in the path).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductBody {
+    #[schema(required = true, max_length = 200)]
     name: Option<String>,
+    /// Minor units of `currency`, at least 1.
+    #[schema(required = true, minimum = 1)]
     unit_price: Option<i64>,
+    /// ISO 4217.
+    #[schema(required = true, example = "EUR")]
     currency: Option<String>,
+    #[schema(required = true, value_type = Option<TaxClass>)]
     tax_class: Option<String>,
+    #[schema(required = true, minimum = 0)]
     weight_grams: Option<i64>,
     dimensions: Option<DimensionsBody>,
     active: Option<bool>,
@@ -29,12 +36,24 @@ pub struct ProductBody {
     customisation_options: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The outer size, in millimetres; all three or none.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DimensionsBody {
+    #[schema(required = true, minimum = 1)]
     length_mm: Option<i64>,
+    #[schema(required = true, minimum = 1)]
     width_mm: Option<i64>,
+    #[schema(required = true, minimum = 1)]
     height_mm: Option<i64>,
+}
+
+/// A page of the catalogue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductPage {
+    items: Vec<Product>,
+    limit: i64,
+    offset: i64,
 }
 
 /// Largest weight or size we store (the columns are 32-bit).
@@ -135,7 +154,16 @@ pub(super) fn draft(sku: &str, body: ProductBody) -> Result<ProductDraft, Vec<Fi
     }
 }
 
-/// Creates (201) or replaces (200) a product. Admin only.
+/// Creates or replaces a product.
+#[utoipa::path(put, path = "/v1/products/{sku}", tag = "catalogue",
+    description = "Role: `admin`.",
+    params(("sku" = String, Path, description = "the product's SKU")),
+    request_body(content = ProductBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "created", body = Product),
+        (status = 200, description = "replaced", body = Product),
+        (status = 422, description = "fields failed their rules (each named in `errors`)"),
+    ))]
 pub async fn put(
     caller: Caller,
     State(state): State<AppState>,
@@ -153,6 +181,14 @@ pub async fn put(
     Ok((status, Json(product)))
 }
 
+/// One product.
+#[utoipa::path(get, path = "/v1/products/{sku}", tag = "catalogue",
+    description = "Role: `staff`, `admin`.",
+    params(("sku" = String, Path, description = "the product's SKU")),
+    responses(
+        (status = 200, description = "the product", body = Product),
+        (status = 404, description = "no such product"),
+    ))]
 pub async fn get(
     caller: Caller,
     State(state): State<AppState>,
@@ -165,23 +201,37 @@ pub async fn get(
         .ok_or_else(|| Problem::not_found(format!("no product with SKU `{sku}`")))
 }
 
-/// A page of the catalogue in SKU order: `{"items": [...], "limit", "offset"}`.
+/// A page of the catalogue in SKU order.
+#[utoipa::path(get, path = "/v1/products", tag = "catalogue",
+    description = "Role: `staff`, `admin`.",
+    params(
+        ("limit" = Option<i64>, Query, description = "1 to 500, 50 when not given"),
+        ("offset" = Option<i64>, Query, description = "0 when not given"),
+    ),
+    responses(
+        (status = 200, description = "a page", body = ProductPage),
+        (status = 400, description = "the query string is malformed"),
+        (status = 422, description = "`limit` or `offset` is out of range"),
+    ))]
 pub async fn list(
     caller: Caller,
     State(state): State<AppState>,
     query: Params,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<ProductPage>, Problem> {
     caller.require(Role::Staff)?;
     let page = Page::from_params(&params(query)?)?;
     let items = catalogue::list(&state.pool, page.limit, page.offset).await?;
-    Ok(Json(
-        json!({"items": items, "limit": page.limit, "offset": page.offset}),
-    ))
+    Ok(Json(ProductPage {
+        items,
+        limit: page.limit,
+        offset: page.offset,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     fn body(value: Value) -> ProductBody {
         serde_json::from_value(value).expect("a body")

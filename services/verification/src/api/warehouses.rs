@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use orderflow_messages::types::Sku;
 use orderflow_runtime::auth::{Caller, Role};
 use orderflow_runtime::problem::{FieldError, JsonBody, Problem};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{AppState, in_range, required, text};
 use crate::backorder;
@@ -17,32 +17,56 @@ use crate::warehouse::{self, Warehouse, WarehouseCode};
 /// Most units one receipt line or adjustment may move.
 const MAX_UNITS: i64 = 1_000_000_000;
 
-#[derive(Debug, Deserialize)]
+/// A warehouse as `PUT /v1/warehouses/{code}` takes it.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WarehouseBody {
+    #[schema(required = true, max_length = 200)]
     name: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Goods received.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptBody {
+    #[schema(required = true, min_items = 1)]
     lines: Option<Vec<ReceiptLineBody>>,
+    #[schema(max_length = 200)]
     reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptLineBody {
+    #[schema(required = true)]
     sku: Option<String>,
+    #[schema(required = true, minimum = 1, maximum = 1_000_000_000)]
     quantity: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A correction of stock, up or down (never below what is reserved).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustmentBody {
+    #[schema(required = true)]
     sku: Option<String>,
+    /// Not 0.
+    #[schema(required = true, minimum = -1_000_000_000, maximum = 1_000_000_000)]
     delta: Option<i64>,
+    #[schema(required = true, max_length = 200)]
     reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarehouseList {
+    items: Vec<Warehouse>,
+}
+
+/// The stock levels of a warehouse after a receipt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Receipt {
+    warehouse: String,
+    stock: Vec<Level>,
 }
 
 fn code_of(raw: &str, errors: &mut Vec<FieldError>) -> Option<WarehouseCode> {
@@ -59,7 +83,16 @@ fn sku_of(raw: Option<String>, field: &str, errors: &mut Vec<FieldError>) -> Opt
     })
 }
 
-/// Creates (201) or renames (200) a warehouse. Admin only.
+/// Creates or renames a warehouse.
+#[utoipa::path(put, path = "/v1/warehouses/{code}", tag = "stock",
+    description = "Role: `admin`.",
+    params(("code" = String, Path, description = "the warehouse's code")),
+    request_body(content = WarehouseBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "created", body = Warehouse),
+        (status = 200, description = "renamed", body = Warehouse),
+        (status = 422, description = "the code or the name failed its rule"),
+    ))]
 pub async fn put(
     caller: Caller,
     State(state): State<AppState>,
@@ -83,11 +116,17 @@ pub async fn put(
     Ok((status, Json(warehouse)))
 }
 
-/// Every warehouse by code: `{"items": [...]}`.
-pub async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+/// Every warehouse by code.
+#[utoipa::path(get, path = "/v1/warehouses", tag = "stock",
+    description = "Role: `staff`, `admin`.",
+    responses((status = 200, description = "the warehouses", body = WarehouseList)))]
+pub async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<WarehouseList>, Problem> {
     caller.require(Role::Staff)?;
     let items = warehouse::list(&state.pool).await?;
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(WarehouseList { items }))
 }
 
 /// A refused stock change as a problem; `sku_field` names the field of the n-th SKU.
@@ -117,14 +156,21 @@ fn refused(error: StockChangeError, sku_field: impl Fn(usize) -> String) -> Prob
     }
 }
 
-/// Books received goods: `{"lines": [{"sku", "quantity"}], "reason"?}` → the stock levels after.
-/// Admin only.
+/// Books received goods; waiting backorders are served from them at once.
+#[utoipa::path(post, path = "/v1/warehouses/{code}/receipts", tag = "stock",
+    description = "Role: `admin`.",
+    params(("code" = String, Path, description = "the warehouse's code")),
+    request_body(content = ReceiptBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "booked: the stock levels after", body = Receipt),
+        (status = 422, description = "an unknown warehouse or SKU, or a line failed its rule"),
+    ))]
 pub async fn receive(
     caller: Caller,
     State(state): State<AppState>,
     Path(code): Path<String>,
     JsonBody(body): JsonBody<ReceiptBody>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Receipt>, Problem> {
     caller.require(Role::Admin)?;
     let mut errors = Vec::new();
     let code = code_of(&code, &mut errors);
@@ -158,10 +204,21 @@ pub async fn receive(
         .map_err(|e| refused(e, |i| format!("lines[{i}].sku")))?;
     let skus: Vec<String> = lines.iter().map(|l| l.sku.as_str().to_owned()).collect();
     refill(&state, skus).await;
-    Ok(Json(json!({ "warehouse": code.as_str(), "stock": levels })))
+    Ok(Json(Receipt {
+        warehouse: code.as_str().to_owned(),
+        stock: levels,
+    }))
 }
 
-/// Corrects stock: `{"sku", "delta", "reason"}` → the stock level after. Admin only.
+/// Corrects stock (a count, breakage); never below what is reserved.
+#[utoipa::path(post, path = "/v1/warehouses/{code}/adjustments", tag = "stock",
+    description = "Role: `admin`.",
+    params(("code" = String, Path, description = "the warehouse's code")),
+    request_body(content = AdjustmentBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "the stock level after", body = Level),
+        (status = 422, description = "an unknown warehouse or SKU, a delta of 0, or below what is reserved"),
+    ))]
 pub async fn adjust(
     caller: Caller,
     State(state): State<AppState>,

@@ -3,6 +3,7 @@
 
 mod backorders;
 mod concurrency;
+mod documenting;
 mod goods;
 mod helpers;
 mod orders;
