@@ -105,6 +105,8 @@ try {
     throw new Error("the key leaked into the URL or a cookie");
   }
   await shot(page, "flow");
+  const waited = await page.locator("[data-since]").first().textContent();
+  await page.waitForFunction((before) => document.querySelector("[data-since]").textContent !== before, waited);
   ok("the flow board shows the stalled backordered orders");
 
   // Click through from the board to the filtered list.

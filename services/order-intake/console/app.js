@@ -290,8 +290,15 @@ function sparkline(series, label) {
 async function flowView(target) {
   const { data } = await api("GET", "/v1/console/flow");
   // Waiting times grow every second; only counts and stalled orders coming or going are news.
-  const news = { ...data, stalled: data.stalled.map((o) => o.order_id) };
-  if (unchanged(target, news)) return false;
+  const news = { ...data, now: null, stalled: data.stalled.map((o) => o.order_id) };
+  if (unchanged(target, news)) {
+    // Only the waiting times moved on: update them in place.
+    const skew = Date.now() - Date.parse(data.now);
+    for (const cell of target.querySelectorAll("[data-since]")) {
+      cell.textContent = duration((Date.now() - skew - Date.parse(cell.dataset.since)) / 1000);
+    }
+    return false;
+  }
   const reached = data.last_hour.reached;
   const stalledBy = data.stalled_by_status || {};
   const cards = data.statuses.map((status) => {
@@ -318,7 +325,7 @@ async function flowView(target) {
     td(h("a", { href: `#/order/${o.order_id}` }, o.external_reference || o.order_id)),
     td(badge(o.status)),
     td(when(o.since)),
-    td(duration(o.waited_secs), "num"),
+    h("td", { class: "num", "data-since": o.since }, duration(o.waited_secs)),
     td(duration(o.limit_secs), "num"),
     td(o.waiting_for)));
   region(target, "stalled", h("section", { class: "panel", "aria-labelledby": "stalled-title" },

@@ -56,9 +56,10 @@ const STALLED: &str = "FROM orders o \
      JOIN unnest($1::text[], $2::bigint[]) AS l(status, secs) ON l.status = o.status \
      WHERE o.updated_at <= now() - make_interval(secs => l.secs::double precision)";
 
-/// `GET /v1/console/flow` → `{"statuses" (in journey order), "by_status", "total", "stalled_by_status", "stalled": [...],
-/// "last_hour": {"from", "reached": {status: [60 counts, oldest minute first]}}, "limits"}`.
-/// `reached` counts the orders that moved into each status in each minute.
+/// `GET /v1/console/flow` → `{"now", "statuses" (in journey order), "by_status", "total",
+/// "stalled_by_status", "stalled": [...], "last_hour": {"from", "reached": {status: [60 counts,
+/// oldest minute first]}}, "limits"}`. `reached` counts the orders that moved into each status
+/// in each minute.
 pub async fn board(State(console): State<Console>, caller: Caller) -> Result<Response, Problem> {
     caller.require(Role::Staff)?;
     let stats = orders::stats(&console.pool).await?;
@@ -126,6 +127,7 @@ pub async fn board(State(console): State<Console>, caller: Caller) -> Result<Res
     }
 
     Ok(axum::Json(json!({
+        "now": Utc::now(),
         "statuses": Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "by_status": stats.by_status,
         "total": stats.total,
