@@ -22,11 +22,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::openapi::{DimensionsSchema, ParcelSchema};
+use crate::openapi::ParcelSchema;
 use crate::parcel::ParcelRequest;
 use crate::pick_list::{self, OrderRow, PickList, SharedFloor, WorkError};
 use crate::views::{self, PickListView, TaskView};
 use crate::warehouse::Mode;
+use orderflow_runtime::openapi::DimensionsSchema;
 
 #[derive(Clone)]
 pub struct Api {

@@ -6,9 +6,11 @@
 //! and the answers every operation can give.
 //!
 //! The message types that answers carry (`Dimensions`, `ParcelLine`, `Parcel`) come from
-//! `orderflow-messages`, which knows nothing of utoipa; their schemas are described here, and
-//! the document test checks real answers against them.
+//! `orderflow-messages`, which knows nothing of utoipa; their schemas are described here
+//! (`Dimensions` in the runtime, which two services share), and the document test checks real
+//! answers against them.
 
+use orderflow_runtime::openapi::DimensionsSchema;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
@@ -31,15 +33,6 @@ use uuid::Uuid;
     )
 )]
 pub struct Base;
-
-/// The outer size of a parcel or an item, in millimetres.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Dimensions)]
-pub struct DimensionsSchema {
-    pub length_mm: u32,
-    pub width_mm: u32,
-    pub height_mm: u32,
-}
 
 /// Units of one order line in a parcel.
 #[derive(Serialize, ToSchema)]

@@ -10,8 +10,9 @@ use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::openapi::{DimensionsSchema, ParcelLineSchema};
+use crate::openapi::ParcelLineSchema;
 use crate::pick_list::PickLine;
+use orderflow_runtime::openapi::DimensionsSchema;
 
 /// A customisation or assembly task of a pick line.
 #[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]

@@ -70,7 +70,7 @@ pub struct Product {
     pub tax_class: TaxClass,
     pub weight_grams: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<crate::openapi::DimensionsSchema>)]
+    #[schema(value_type = Option<orderflow_runtime::openapi::DimensionsSchema>)]
     pub dimensions: Option<Dimensions>,
     pub active: bool,
     pub allow_backorder: bool,

@@ -6,8 +6,9 @@
 //! and the answers every operation can give.
 //!
 //! The message types that bodies carry (`Dimensions`, `Address`, `ShortLine`) come from
-//! `orderflow-messages`, which knows nothing of utoipa; their schemas are described here, and
-//! the document test checks real answers against them.
+//! `orderflow-messages`, which knows nothing of utoipa; their schemas are described here
+//! (`Dimensions` in the runtime, which two services share), and the document test checks real
+//! answers against them.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -30,15 +31,6 @@ use utoipa::{OpenApi, ToSchema};
     )
 )]
 pub struct Base;
-
-/// The outer size of an item, in millimetres.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Dimensions)]
-pub struct DimensionsSchema {
-    pub length_mm: u32,
-    pub width_mm: u32,
-    pub height_mm: u32,
-}
 
 /// A postal address.
 #[derive(Serialize, ToSchema)]

@@ -47,6 +47,17 @@ pub struct ProblemSchema {
     pub errors: Vec<FieldErrorSchema>,
 }
 
+/// The outer size of a parcel or an item in millimetres; mirrors
+/// [`Dimensions`](orderflow_messages::types::Dimensions) (a test holds the two together), which
+/// knows nothing of utoipa.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Dimensions)]
+pub struct DimensionsSchema {
+    pub length_mm: u32,
+    pub width_mm: u32,
+    pub height_mm: u32,
+}
+
 /// Finishes a service's generated document: the API key scheme, required by every operation;
 /// the `Problem` and `FieldError` schemas; every error answer (4xx, 5xx) typed as an
 /// `application/problem+json` `Problem`; the 401, 403 and 500 that the key check, the role
@@ -287,6 +298,24 @@ pub mod checks {
 mod tests {
     use super::*;
     use crate::problem::{FieldError, Problem};
+
+    #[test]
+    fn the_dimensions_schema_has_the_members_dimensions_have() {
+        let real = serde_json::to_value(orderflow_messages::types::Dimensions {
+            length_mm: 1,
+            width_mm: 2,
+            height_mm: 3,
+        })
+        .expect("json");
+        let schema = schema_json::<DimensionsSchema>();
+        let documented: Vec<&String> = schema["properties"]
+            .as_object()
+            .expect("props")
+            .keys()
+            .collect();
+        let served: Vec<&String> = real.as_object().expect("object").keys().collect();
+        assert_eq!(documented, served);
+    }
 
     /// The mirrors have exactly the members the real types serialise.
     #[test]

@@ -1,8 +1,6 @@
 //! The OpenAPI document against the running service: every documented operation is routed and
 //! guarded, every schema is valid JSON Schema, and what staff get back conforms to it.
 
-use orderflow_messages::order::Paid;
-use orderflow_messages::payment::Authorized;
 use orderflow_runtime::openapi::checks;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -55,13 +53,7 @@ async fn what_staff_get_back_conforms_to_the_document() {
     let check = |method: &str, path: &str, status: u16, body: &Value| {
         checks::assert_answer(&document, method, path, status, body);
     };
-    let order_id = Uuid::now_v7();
-    app.publish(&verified(order_id, &eur_card_order("tok_visa")))
-        .await;
-    app.wait_for::<Authorized>(order_id).await;
-    app.publish(&delivered(order_id)).await;
-    let paid = app.wait_for::<Paid>(order_id).await;
-    let invoice = paid.invoice_number;
+    let (order_id, invoice) = paid_card_order(&mut app).await;
 
     let (status, body) = answer(app.get(&format!("/v1/invoices/{invoice}"), STAFF_KEY).await).await;
     assert_eq!(status, 200, "{body}");

@@ -2,24 +2,9 @@
 //! for accounting.
 
 use chrono::Utc;
-use orderflow_messages::order::Paid;
-use orderflow_messages::payment::Authorized;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::helpers::*;
-
-async fn paid_card_order(app: &mut App) -> (Uuid, String) {
-    let order_id = Uuid::now_v7();
-    app.publish(&verified(order_id, &eur_card_order("tok_visa")))
-        .await;
-    app.wait_for::<Authorized>(order_id).await;
-    app.publish(&delivered(order_id)).await;
-    (
-        order_id,
-        app.wait_for::<Paid>(order_id).await.invoice_number,
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_accounting_export_lists_invoices_and_credit_notes_with_negative_amounts() {

@@ -275,3 +275,17 @@ pub fn amount(money: &Value, currency: &str) -> i64 {
     assert_eq!(money["currency"], currency, "{money}");
     money["amount"].as_i64().expect("amount in minor units")
 }
+
+/// A card order verified, authorised, delivered and paid: its id and its invoice number.
+pub async fn paid_card_order(app: &mut App) -> (Uuid, String) {
+    let order_id = Uuid::now_v7();
+    app.publish(&verified(order_id, &eur_card_order("tok_visa")))
+        .await;
+    app.wait_for::<orderflow_messages::payment::Authorized>(order_id)
+        .await;
+    app.publish(&delivered(order_id)).await;
+    let paid = app
+        .wait_for::<orderflow_messages::order::Paid>(order_id)
+        .await;
+    (order_id, paid.invoice_number)
+}

@@ -2,23 +2,12 @@
 //! never more than was paid.
 
 use chrono::Datelike;
-use orderflow_messages::order::Paid;
 use orderflow_messages::payment::{Authorized, Refunded};
 use orderflow_messages::types::PaymentMethod;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::*;
-
-async fn paid_card_order(app: &mut App) -> (Uuid, String) {
-    let order_id = Uuid::now_v7();
-    app.publish(&verified(order_id, &eur_card_order("tok_visa")))
-        .await;
-    app.wait_for::<Authorized>(order_id).await;
-    app.publish(&delivered(order_id)).await;
-    let paid = app.wait_for::<Paid>(order_id).await;
-    (order_id, paid.invoice_number)
-}
 
 async fn refund(app: &App, order_id: Uuid, body: Value) -> (u16, Value) {
     let response = app
