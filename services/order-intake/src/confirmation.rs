@@ -14,10 +14,11 @@ use orderflow_runtime::{HandleError, outbox};
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use crate::journey::move_to;
+use crate::journey::record;
 use crate::lifecycle::{Stage, Status};
 use crate::timeline::{self, Entry};
-use crate::{NAME, notification};
+use crate::NAME;
+use crate::stage_facts::Facts;
 
 /// The `kind` of the confirmation in `notifications`.
 pub const ORDER_CONFIRMATION: &str = "order_confirmation";
@@ -35,17 +36,24 @@ pub async fn complete(
     let Some(done) = stage.advance(Status::Completed) else {
         return Ok(());
     };
-    let (email, name, currency): (String, String, String) =
-        sqlx::query_as("SELECT customer_email, customer_name, currency FROM orders WHERE id = $1")
-            .bind(order_id)
-            .fetch_one(&mut *conn)
-            .await?;
-    let lines: Vec<(String, i32, i64)> = sqlx::query_as(
-        "SELECT sku, quantity, unit_price FROM order_lines WHERE order_id = $1 ORDER BY line_no",
+    // The customer and the lines in one round trip.
+    let (email, name, currency, skus, quantities, unit_prices): (
+        String,
+        String,
+        String,
+        Vec<String>,
+        Vec<i32>,
+        Vec<i64>,
+    ) = sqlx::query_as(
+        "SELECT o.customer_email, o.customer_name, o.currency, \
+         array_agg(l.sku ORDER BY l.line_no), array_agg(l.quantity ORDER BY l.line_no), \
+         array_agg(l.unit_price ORDER BY l.line_no) \
+         FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE o.id = $1 GROUP BY o.id",
     )
     .bind(order_id)
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
+    let lines = skus.into_iter().zip(quantities).zip(unit_prices);
     let recipient = EmailAddress::parse(&email)
         .map_err(|e| HandleError::Permanent(format!("order {order_id}: stored e-mail: {e}")))?;
     let currency = Currency::parse(&currency)
@@ -57,8 +65,8 @@ pub async fn complete(
          (invoice {}).\n\n",
         paid.amount, paid.invoice_number
     );
-    for (sku, quantity, unit_price) in &lines {
-        let total = i64::from(*quantity).saturating_mul(*unit_price);
+    for ((sku, quantity), unit_price) in lines {
+        let total = i64::from(quantity).saturating_mul(unit_price);
         let _ = writeln!(
             body,
             "  {quantity} x {sku}  {}",
@@ -84,7 +92,6 @@ pub async fn complete(
         return Ok(());
     }
 
-    move_to(conn, order_id, stage, done).await?;
     let completed = Envelope::caused_by(
         NAME,
         cause,
@@ -102,7 +109,5 @@ pub async fn complete(
         timeline::completed(&completed.payload),
     )
     .caused_by(Some(cause.message_id));
-    timeline::append(conn, order_id, &entry).await?;
-    notification::status_changed(conn, order_id, done.status, completed.message_id).await?;
-    Ok(())
+    record(conn, order_id, stage, done, &entry, Facts::default()).await
 }

@@ -231,6 +231,7 @@ async fn round(pool: &PgPool, retries: Retries, webhook: &WebhookSink) -> anyhow
     )
     .fetch_all(&mut *tx)
     .await?;
+    let mut delivered = Vec::with_capacity(due.len());
     for d in &due {
         let outcome = match d.sink.as_str() {
             "log" => LogSink.deliver(d).await,
@@ -238,16 +239,7 @@ async fn round(pool: &PgPool, retries: Retries, webhook: &WebhookSink) -> anyhow
         };
         let attempts = d.attempts + 1;
         match outcome {
-            Ok(()) => {
-                sqlx::query(
-                    "UPDATE deliveries SET state = 'delivered', attempts = $2, \
-                     delivered_at = now(), last_error = NULL, updated_at = now() WHERE id = $1",
-                )
-                .bind(d.id)
-                .bind(attempts)
-                .execute(&mut *tx)
-                .await?;
-            }
+            Ok(()) => delivered.push(d.id),
             Err(reason) => {
                 let state = if attempts >= retries.max_attempts {
                     "failed"
@@ -274,6 +266,16 @@ async fn round(pool: &PgPool, retries: Retries, webhook: &WebhookSink) -> anyhow
                 tracing::info!(delivery = d.id, attempts, %reason, state, "notification not delivered");
             }
         }
+    }
+    // What went out is marked in one statement (failures are rarer and each has its reason).
+    if !delivered.is_empty() {
+        sqlx::query(
+            "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, \
+             delivered_at = now(), last_error = NULL, updated_at = now() WHERE id = ANY($1)",
+        )
+        .bind(&delivered)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(due.len())

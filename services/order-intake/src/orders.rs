@@ -201,6 +201,67 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<OrderView>
     }))
 }
 
+impl OrderView {
+    /// The order exactly as [`find`] reads it back right after `placement` stored it: placed,
+    /// nothing paid, shipped or invoiced yet, and `first` as its only timeline entry. Answering
+    /// with it saves four reads on the hottest path; a test compares it with `find`.
+    pub fn placed(
+        id: Uuid,
+        order: &orderflow_messages::order::Placed,
+        at: DateTime<Utc>,
+        shop: Option<&str>,
+        first: Entry,
+    ) -> OrderView {
+        let lines: Vec<LineView> = order
+            .lines
+            .iter()
+            .map(|l| LineView {
+                line_no: i32::try_from(l.line_no).unwrap_or(i32::MAX),
+                sku: l.sku.as_str().to_owned(),
+                quantity: i32::try_from(l.quantity).unwrap_or(i32::MAX),
+                unit_price: l.unit_price,
+                customisations: l.customisations.clone(),
+            })
+            .collect();
+        let amount = lines
+            .iter()
+            .map(|l| i64::from(l.quantity).saturating_mul(l.unit_price))
+            .fold(0, i64::saturating_add);
+        let currency = order.currency.as_str().to_owned();
+        OrderView {
+            id,
+            status: Status::Placed.as_str().to_owned(),
+            channel: order.channel.as_str().to_owned(),
+            external_reference: order.external_reference.clone(),
+            shop: shop.map(str::to_owned),
+            customer: CustomerView {
+                customer_id: order.customer.customer_id.clone(),
+                email: order.customer.email.as_str().to_owned(),
+                name: order.customer.name.clone(),
+            },
+            subtotal: MoneyView {
+                amount,
+                currency: currency.clone(),
+            },
+            currency,
+            lines,
+            shipping_address: order.shipping_address.clone(),
+            billing_address: order.billing_address.clone(),
+            delivery: order.delivery.clone(),
+            payment: PaymentView {
+                method: order.payment.method.as_str().to_owned(),
+                state: "pending".to_owned(),
+            },
+            coupon_code: order.coupon_code.clone(),
+            shipments: Vec::new(),
+            invoice_number: None,
+            created_at: at,
+            updated_at: at,
+            timeline: vec![first],
+        }
+    }
+}
+
 /// One row of `GET /v1/orders`.
 #[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct OrderSummary {

@@ -8,6 +8,7 @@
 //! `(channel, external_reference)` is unique in `orders`.
 
 use anyhow::Context;
+use chrono::SubsecRound;
 use orderflow_messages::Envelope;
 use orderflow_messages::order::Placed;
 use orderflow_runtime::database::violates;
@@ -94,8 +95,11 @@ pub async fn place(
 
     let channel = order.channel.as_str();
     let external_reference = order.external_reference.clone();
-    let envelope = Envelope::new(NAME, order_id, order);
-    match insert(&mut tx, order_id, &envelope, request).await {
+    let mut envelope = Envelope::new(NAME, order_id, order);
+    // Stored with PostgreSQL's precision, so the answer below is what a read shows later.
+    envelope.occurred_at = envelope.occurred_at.trunc_subsecs(6);
+    let first = first_entry(&envelope, request);
+    match insert(&mut tx, order_id, &envelope, &first, request).await {
         Ok(()) => {}
         Err(e) if violates(&e, "orders_external_reference_unique") => {
             tx.rollback().await.context("rolling back")?;
@@ -112,10 +116,13 @@ pub async fn place(
         Err(e) => return Err(anyhow::Error::new(e).context("storing the order").into()),
     }
     outbox::enqueue(&mut tx, &envelope, None).await?;
-    let view = orders::find(&mut tx, order_id)
-        .await
-        .context("reading the order back")?
-        .context("the order vanished inside its own transaction")?;
+    let view = orders::OrderView::placed(
+        order_id,
+        &envelope.payload,
+        envelope.occurred_at,
+        request.shop,
+        first,
+    );
     let body = serde_json::to_value(view).context("serialising the order")?;
     if let Some(key) = request.idempotency_key {
         sqlx::query(
@@ -158,18 +165,59 @@ async fn replay(pool: &PgPool, key: &str, request: &Value) -> Result<Placement, 
     })
 }
 
+fn first_entry(envelope: &Envelope<Placed>, request: Request<'_>) -> Entry {
+    Entry::new(
+        envelope.message_id,
+        &envelope.kind,
+        NAME,
+        envelope.occurred_at,
+        Status::Placed,
+        timeline::placed(&envelope.payload),
+    )
+    .requested_by(Some(request.requested_by.to_owned()))
+}
+
+/// The order, its lines and its first timeline entry, in one statement.
 async fn insert(
     conn: &mut PgConnection,
     order_id: Uuid,
     envelope: &Envelope<Placed>,
+    first: &Entry,
     request: Request<'_>,
 ) -> Result<(), sqlx::Error> {
     let order = &envelope.payload;
+    let line_nos: Vec<i32> = order
+        .lines
+        .iter()
+        .map(|l| i32::try_from(l.line_no).unwrap_or(i32::MAX))
+        .collect();
+    let skus: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
+    let quantities: Vec<i32> = order
+        .lines
+        .iter()
+        .map(|l| i32::try_from(l.quantity).unwrap_or(i32::MAX))
+        .collect();
+    let unit_prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price).collect();
+    // A line's customisations travel as one JSON array each (arrays of arrays must be square).
+    let customisations: Vec<Json<&Vec<String>>> =
+        order.lines.iter().map(|l| Json(&l.customisations)).collect();
     sqlx::query(
-        "INSERT INTO orders (id, channel, external_reference, status, progress, customer_id, \
-         customer_email, customer_name, currency, shipping_address, billing_address, delivery, \
-         payment_method, coupon_code, created_at, updated_at, shop) \
-         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)",
+        "WITH placed AS ( \
+             INSERT INTO orders (id, channel, external_reference, status, progress, customer_id, \
+             customer_email, customer_name, currency, shipping_address, billing_address, \
+             delivery, payment_method, coupon_code, created_at, updated_at, shop) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) \
+             RETURNING id), \
+         lines AS ( \
+             INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price, \
+             customisations) \
+             SELECT placed.id, l.line_no, l.sku, l.quantity, l.unit_price, \
+             ARRAY(SELECT jsonb_array_elements_text(l.customisations)) \
+             FROM placed, unnest($16::int4[], $17::text[], $18::int4[], $19::int8[], \
+             $20::jsonb[]) AS l(line_no, sku, quantity, unit_price, customisations)) \
+         INSERT INTO timeline (order_id, message_id, kind, status, producer, detail, \
+         occurred_at, requested_by) \
+         SELECT placed.id, $21, $22, $4, $23, $24, $14, $25 FROM placed",
     )
     .bind(order_id)
     .bind(order.channel.as_str())
@@ -186,31 +234,17 @@ async fn insert(
     .bind(&order.coupon_code)
     .bind(envelope.occurred_at)
     .bind(request.shop)
+    .bind(&line_nos)
+    .bind(&skus)
+    .bind(&quantities)
+    .bind(&unit_prices)
+    .bind(&customisations)
+    .bind(first.message_id)
+    .bind(&first.kind)
+    .bind(&first.producer)
+    .bind(&first.detail)
+    .bind(&first.requested_by)
     .execute(&mut *conn)
     .await?;
-    for line in &order.lines {
-        sqlx::query(
-            "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price, customisations) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(order_id)
-        .bind(i32::try_from(line.line_no).unwrap_or(i32::MAX))
-        .bind(line.sku.as_str())
-        .bind(i32::try_from(line.quantity).unwrap_or(i32::MAX))
-        .bind(line.unit_price)
-        .bind(&line.customisations)
-        .execute(&mut *conn)
-        .await?;
-    }
-    let first = Entry::new(
-        envelope.message_id,
-        &envelope.kind,
-        NAME,
-        envelope.occurred_at,
-        Status::Placed,
-        timeline::placed(order),
-    )
-    .requested_by(Some(request.requested_by.to_owned()));
-    timeline::append(conn, order_id, &first).await?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! (`payment.*`, `order.paid`), kept on the order so `GET /v1/orders/{id}` can show them.
 
 use orderflow_messages::{Event, order, payment};
-use orderflow_runtime::{HandleError, Incoming};
+use orderflow_runtime::HandleError;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -26,53 +26,52 @@ pub fn payment_rank(state: &str) -> u8 {
         .map_or(0, |(_, _, rank)| *rank)
 }
 
-/// Records what `msg` says about the order `order_id`, if anything.
-pub async fn record(
+/// What an event changes on the order's row besides its status (written by
+/// [`journey::record`](crate::journey::record) in the statement that records the event).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Facts<'a> {
+    /// The new payment state, when the event ranks at least as high as the stored one.
+    pub payment_state: Option<&'static str>,
+    /// From `order.invoiced`.
+    pub invoice_number: Option<&'a str>,
+}
+
+impl Facts<'_> {
+    pub fn any(&self) -> bool {
+        self.payment_state.is_some() || self.invoice_number.is_some()
+    }
+}
+
+/// The payment state `kind` moves an order in `current` to, if it moves it at all.
+pub fn payment_state(kind: &str, current: &str) -> Option<&'static str> {
+    PAYMENT_STATES
+        .iter()
+        .find(|(k, _, _)| *k == kind)
+        .filter(|(_, _, rank)| payment_rank(current) <= *rank)
+        .map(|(_, state, _)| *state)
+}
+
+/// Records the shipments of an `order.shipped` (the other facts travel in [`Facts`]).
+pub async fn record_shipments(
     conn: &mut PgConnection,
     order_id: Uuid,
-    msg: &Incoming,
+    shipped: &order::Shipped,
 ) -> Result<(), HandleError> {
-    if msg.is::<order::Shipped>() {
-        let shipped: order::Shipped = msg.decode()?;
-        for s in shipped.shipments {
-            sqlx::query(
-                "INSERT INTO order_shipments (order_id, shipment_id, carrier, tracking_number, \
-                 tracking_url) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (order_id, shipment_id) DO UPDATE SET carrier = EXCLUDED.carrier, \
-                 tracking_number = EXCLUDED.tracking_number, tracking_url = EXCLUDED.tracking_url, \
-                 updated_at = now()",
-            )
-            .bind(order_id)
-            .bind(s.shipment_id)
-            .bind(&s.carrier)
-            .bind(&s.tracking_number)
-            .bind(&s.tracking_url)
-            .execute(&mut *conn)
-            .await?;
-        }
-    } else if msg.is::<order::Invoiced>() {
-        let invoiced: order::Invoiced = msg.decode()?;
-        sqlx::query("UPDATE orders SET invoice_number = $2, updated_at = now() WHERE id = $1")
-            .bind(order_id)
-            .bind(&invoiced.invoice_number)
-            .execute(&mut *conn)
-            .await?;
-    }
-    if let Some((_, state, rank)) = PAYMENT_STATES
-        .iter()
-        .find(|(kind, _, _)| *kind == msg.envelope.kind)
-    {
-        let current: String = sqlx::query_scalar("SELECT payment_state FROM orders WHERE id = $1")
-            .bind(order_id)
-            .fetch_one(&mut *conn)
-            .await?;
-        if payment_rank(&current) <= *rank {
-            sqlx::query("UPDATE orders SET payment_state = $2, updated_at = now() WHERE id = $1")
-                .bind(order_id)
-                .bind(state)
-                .execute(&mut *conn)
-                .await?;
-        }
+    for s in &shipped.shipments {
+        sqlx::query(
+            "INSERT INTO order_shipments (order_id, shipment_id, carrier, tracking_number, \
+             tracking_url) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (order_id, shipment_id) DO UPDATE SET carrier = EXCLUDED.carrier, \
+             tracking_number = EXCLUDED.tracking_number, tracking_url = EXCLUDED.tracking_url, \
+             updated_at = now()",
+        )
+        .bind(order_id)
+        .bind(s.shipment_id)
+        .bind(&s.carrier)
+        .bind(&s.tracking_number)
+        .bind(&s.tracking_url)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }

@@ -11,7 +11,10 @@ async fn a_valid_order_is_accepted_announced_as_placed_and_can_be_read_back() {
     let app = App::spawn().await;
     let mut probe = app.probe(&["order.placed"]).await;
 
-    let response = app.place(&an_order("web-1001"), None).await;
+    let mut order = an_order("web-1001");
+    order["lines"][0]["customisations"] = json!(["engrave: Ann", "gift wrap, \"red\""]);
+    order["billing_address"] = order["shipping_address"].clone();
+    let response = app.place(&order, None).await;
     assert_eq!(response.status(), 201);
     let location = response.headers()["location"]
         .to_str()
@@ -38,6 +41,7 @@ async fn a_valid_order_is_accepted_announced_as_placed_and_can_be_read_back() {
 
     let (status, read) = app.get(&location, SHOP).await;
     assert_eq!(status, 200);
+    assert_eq!(read, body, "the answer to the POST is the order as stored");
     assert_eq!(read["customer"]["email"], "ann@example.com");
     assert_eq!(read["lines"][0]["sku"], "MUG-BLUE");
     assert_eq!(read["subtotal"], json!({"amount": 2500, "currency": "EUR"}));
