@@ -8,7 +8,7 @@
 //! - [`confirmation`]: on `order.paid`, records the customer's confirmation, completes the order
 //!   and publishes `order.completed`.
 
-use orderflow_messages::{order, payment, stock};
+use orderflow_messages::{Event, order, payment, stock};
 use orderflow_runtime::topology::QueueSpec;
 use orderflow_runtime::{BoundService, CancellationToken, Service, ServiceSpec, Settings};
 use serde::Deserialize;
@@ -77,9 +77,11 @@ impl Default for OrderIntakeSettings {
 
 /// The service as data. The queue follows the whole journey of an order on `orderflow.events`;
 /// shipment events travel on the carrier exchanges and reach intake as `order.shipped` and co.
+/// What only intake publishes ([`OWN_EVENTS`]) is recorded in the timeline in the transaction
+/// that writes it, so hearing it again would only cost a delivery; `order.cancel_requested` is
+/// heard because billing asks for cancellations too.
 pub fn spec() -> ServiceSpec {
     let events = QueueSpec::new(EVENTS_QUEUE)
-        .bind::<order::Placed>()
         .bind::<order::Verified>()
         .bind::<order::Rejected>()
         .bind::<order::Backordered>()
@@ -96,15 +98,12 @@ pub fn spec() -> ServiceSpec {
         .bind::<order::Paid>()
         .bind::<payment::Voided>()
         .bind::<payment::Refunded>()
-        .bind::<order::Completed>()
         .bind::<order::CancelRequested>()
         .bind::<order::Cancelled>()
         .bind::<order::CancelRefused>()
         .bind::<order::Unpacked>()
-        .bind::<order::PaymentMethodChanged>()
         .bind::<order::OnHold>()
-        .bind::<order::Stalled>()
-        .bind::<order::FeedbackReceived>();
+        .bind::<order::Stalled>();
     ServiceSpec {
         name: NAME,
         schema: SCHEMA,
@@ -112,6 +111,14 @@ pub fn spec() -> ServiceSpec {
         queues: vec![events],
     }
 }
+
+/// The events only intake publishes, each written to the timeline with its outbox row.
+pub const OWN_EVENTS: [&str; 4] = [
+    order::Placed::TYPE,
+    order::Completed::TYPE,
+    order::PaymentMethodChanged::TYPE,
+    order::FeedbackReceived::TYPE,
+];
 
 /// Starts the service: database, topology, consumer and HTTP port.
 pub async fn build(settings: &Settings) -> anyhow::Result<BoundService> {
@@ -162,7 +169,7 @@ mod tests {
     use orderflow_messages::catalogue;
 
     #[test]
-    fn the_queue_hears_every_order_payment_and_stock_release_event_but_no_shipment_event() {
+    fn the_queue_hears_every_order_payment_and_stock_release_event_but_no_shipment_event_nor_its_own() {
         let spec = super::spec();
         let keys: Vec<&str> = spec.queues[0]
             .bindings
@@ -171,9 +178,10 @@ mod tests {
             .map(|b| b.key.as_str())
             .collect();
         for event in catalogue::all() {
-            let wanted = event.name.starts_with("order.")
+            let wanted = (event.name.starts_with("order.")
                 || event.name.starts_with("payment.")
-                || event.name == "stock.released";
+                || event.name == "stock.released")
+                && !super::OWN_EVENTS.contains(&event.name);
             assert_eq!(keys.contains(&event.name), wanted, "{}", event.name);
         }
     }

@@ -18,7 +18,6 @@ use uuid::Uuid;
 use crate::shipment::ShipmentStatus;
 use crate::{NAME, registry};
 
-#[derive(sqlx::FromRow)]
 struct OrderRecord {
     shipping_method: Option<String>,
     expected_shipments: Option<i32>,
@@ -27,7 +26,35 @@ struct OrderRecord {
     delivery_failed: bool,
 }
 
+/// One row of the order's record joined with one of its shipments (none yet: all `None`).
 #[derive(sqlx::FromRow)]
+struct Row {
+    shipping_method: Option<String>,
+    expected_shipments: Option<i32>,
+    shipped: bool,
+    delivered: bool,
+    delivery_failed: bool,
+    shipment_id: Option<Uuid>,
+    carrier: Option<String>,
+    status: Option<String>,
+    status_at: Option<DateTime<Utc>>,
+    tracking_number: Option<String>,
+    tracking_url_template: Option<String>,
+}
+
+impl Row {
+    fn shipment(self) -> Option<ShipmentState> {
+        Some(ShipmentState {
+            shipment_id: self.shipment_id?,
+            carrier: self.carrier?,
+            status: self.status?,
+            status_at: self.status_at,
+            tracking_number: self.tracking_number,
+            tracking_url_template: self.tracking_url_template?,
+        })
+    }
+}
+
 struct ShipmentState {
     shipment_id: Uuid,
     carrier: String,
@@ -43,27 +70,32 @@ pub async fn evaluate<C: Sync>(
     cause: &Envelope<C>,
     order_id: Uuid,
 ) -> Result<(), HandleError> {
-    let Some(order) = sqlx::query_as::<_, OrderRecord>(
-        "SELECT shipping_method, expected_shipments, \
-                shipped_published_at IS NOT NULL AS shipped, \
-                delivered_published_at IS NOT NULL AS delivered, \
-                delivery_failed_published_at IS NOT NULL AS delivery_failed \
-         FROM shipping_orders WHERE order_id = $1",
-    )
-    .bind(order_id)
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(());
-    };
-    let shipments: Vec<ShipmentState> = sqlx::query_as(
-        "SELECT s.shipment_id, s.carrier, s.status, s.status_at, s.tracking_number, c.tracking_url_template \
-         FROM shipments s JOIN carriers c ON c.code = s.carrier \
-         WHERE s.order_id = $1 ORDER BY s.warehouse",
+    // The order's record and its shipments in one round trip (no row: not an order of ours).
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT o.shipping_method, o.expected_shipments, \
+                o.shipped_published_at IS NOT NULL AS shipped, \
+                o.delivered_published_at IS NOT NULL AS delivered, \
+                o.delivery_failed_published_at IS NOT NULL AS delivery_failed, \
+                s.shipment_id, s.carrier, s.status, s.status_at, s.tracking_number, \
+                c.tracking_url_template \
+         FROM shipping_orders o \
+         LEFT JOIN (shipments s JOIN carriers c ON c.code = s.carrier) ON s.order_id = o.order_id \
+         WHERE o.order_id = $1 ORDER BY s.warehouse",
     )
     .bind(order_id)
     .fetch_all(&mut *conn)
     .await?;
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let order = OrderRecord {
+        shipping_method: first.shipping_method.clone(),
+        expected_shipments: first.expected_shipments,
+        shipped: first.shipped,
+        delivered: first.delivered,
+        delivery_failed: first.delivery_failed,
+    };
+    let shipments: Vec<ShipmentState> = rows.into_iter().filter_map(Row::shipment).collect();
     let status_of = |s: &ShipmentState| ShipmentStatus::parse(&s.status);
 
     if !order.delivery_failed

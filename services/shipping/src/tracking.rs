@@ -159,9 +159,32 @@ pub async fn tracking_updated<C: Sync>(
     let shipment = matched_shipment(conn, reply, event.shipment_id, &event.carrier).await?;
     // Stored with microsecond precision; compare what is stored.
     let status_at = event.status_at.trunc_subsecs(6);
-    let recorded = sqlx::query(
-        "INSERT INTO tracking_events (shipment_id, status, status_at, location, description, message_id) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT ON CONSTRAINT tracking_events_once DO NOTHING",
+    let next = shipment
+        .status
+        .after_tracking(shipment.status_at, event.status, status_at);
+    // The label reply may still be on its way; the tracking event carries the number then.
+    let adopt_number = shipment.tracking_number.is_none() && !event.tracking_number.trim().is_empty();
+    if let Some(known) = &shipment.tracking_number
+        && *known != event.tracking_number
+    {
+        tracing::warn!(shipment_id = %shipment.id, known = %known, reported = %event.tracking_number,
+            "tracking event names another tracking number; keeping the label's");
+    }
+    // One statement: the event, once; and only if it is new, the shipment's number and status.
+    let recorded: bool = sqlx::query_scalar(
+        "WITH recorded AS ( \
+             INSERT INTO tracking_events (shipment_id, status, status_at, location, description, \
+             message_id) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT ON CONSTRAINT tracking_events_once DO NOTHING RETURNING 1), \
+         moved AS ( \
+             UPDATE shipments SET \
+             status = CASE WHEN $8::text IS NULL THEN status ELSE $8 END, \
+             status_at = CASE WHEN $8::text IS NULL THEN status_at ELSE $3 END, \
+             tracking_number = CASE WHEN $9 AND tracking_number IS NULL THEN $10 \
+             ELSE tracking_number END, updated_at = now() \
+             WHERE shipment_id = $1 AND status = $7 AND ($8::text IS NOT NULL OR $9) \
+             AND EXISTS (SELECT 1 FROM recorded)) \
+         SELECT EXISTS (SELECT 1 FROM recorded)",
     )
     .bind(shipment.id)
     .bind(event.status.as_str())
@@ -169,54 +192,19 @@ pub async fn tracking_updated<C: Sync>(
     .bind(&event.location)
     .bind(&event.description)
     .bind(reply.envelope.message_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
+    .bind(shipment.status.as_str())
+    .bind(next.map(|n| n.as_str()))
+    .bind(adopt_number)
+    .bind(&event.tracking_number)
+    .fetch_one(&mut *conn)
+    .await?;
     if !recorded {
         tracing::debug!(shipment_id = %shipment.id, status = event.status.as_str(), "repeated tracking event");
         return Ok(());
     }
-
-    match &shipment.tracking_number {
-        None if !event.tracking_number.trim().is_empty() => {
-            // The label reply may still be on its way; the tracking event carries the number.
-            sqlx::query(
-                "UPDATE shipments SET tracking_number = $2, updated_at = now() \
-                 WHERE shipment_id = $1 AND tracking_number IS NULL",
-            )
-            .bind(shipment.id)
-            .bind(&event.tracking_number)
-            .execute(&mut *conn)
-            .await?;
-        }
-        Some(known) if *known != event.tracking_number => {
-            tracing::warn!(shipment_id = %shipment.id, known = %known, reported = %event.tracking_number,
-                "tracking event names another tracking number; keeping the label's");
-        }
-        _ => {}
-    }
-
-    match shipment
-        .status
-        .after_tracking(shipment.status_at, event.status, status_at)
-    {
-        Some(next) => {
-            sqlx::query(
-                "UPDATE shipments SET status = $3, status_at = $4, updated_at = now() \
-                 WHERE shipment_id = $1 AND status = $2",
-            )
-            .bind(shipment.id)
-            .bind(shipment.status.as_str())
-            .bind(next.as_str())
-            .bind(status_at)
-            .execute(&mut *conn)
-            .await?;
-        }
-        None => {
-            tracing::info!(shipment_id = %shipment.id, current = %shipment.status,
-                reported = event.status.as_str(), "tracking event recorded; status unchanged (older or final)");
-        }
+    if next.is_none() {
+        tracing::info!(shipment_id = %shipment.id, current = %shipment.status,
+            reported = event.status.as_str(), "tracking event recorded; status unchanged (older or final)");
     }
     progress::evaluate(conn, reply.envelope, shipment.order_id).await
 }

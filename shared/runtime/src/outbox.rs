@@ -116,7 +116,9 @@ impl Relay {
     pub async fn drain(&self) {
         loop {
             match self.publish_batch().await {
-                Ok(0) => return,
+                // A short batch took everything due: rows committed since then have notified
+                // the listener, which wakes the relay again, so a second look would be empty.
+                Ok(n) if n < BATCH as usize => return,
                 Ok(_) => continue,
                 Err(e) => {
                     tracing::warn!(
