@@ -77,15 +77,19 @@ impl Default for OrderIntakeSettings {
 
 /// The service as data. The queue follows the whole journey of an order on `orderflow.events`;
 /// shipment events travel on the carrier exchanges and reach intake as `order.shipped` and co.
-/// What only intake publishes ([`OWN_EVENTS`]) is recorded in the timeline in the transaction
-/// that writes it, so hearing it again would only cost a delivery; `order.cancel_requested` is
-/// heard because billing asks for cancellations too.
+/// What intake publishes is recorded in the timeline in the transaction that writes it, so
+/// hearing it again only costs a delivery: [`OWN_EVENTS`] are not bound. `order.completed` and
+/// `order.feedback_received` still are, as no other stage reads them and a message no queue
+/// receives is refused (publishing is mandatory); `order.cancel_requested`, because billing asks
+/// for cancellations too. `stock.low` goes into the timeline of the order that caused it (and
+/// has no other reader yet).
 pub fn spec() -> ServiceSpec {
     let events = QueueSpec::new(EVENTS_QUEUE)
         .bind::<order::Verified>()
         .bind::<order::Rejected>()
         .bind::<order::Backordered>()
         .bind::<stock::Released>()
+        .bind::<stock::Low>()
         .bind::<order::Packed>()
         .bind::<order::Reallocated>()
         .bind::<order::FulfilmentFailed>()
@@ -98,12 +102,14 @@ pub fn spec() -> ServiceSpec {
         .bind::<order::Paid>()
         .bind::<payment::Voided>()
         .bind::<payment::Refunded>()
+        .bind::<order::Completed>()
         .bind::<order::CancelRequested>()
         .bind::<order::Cancelled>()
         .bind::<order::CancelRefused>()
         .bind::<order::Unpacked>()
         .bind::<order::OnHold>()
-        .bind::<order::Stalled>();
+        .bind::<order::Stalled>()
+        .bind::<order::FeedbackReceived>();
     ServiceSpec {
         name: NAME,
         schema: SCHEMA,
@@ -112,13 +118,9 @@ pub fn spec() -> ServiceSpec {
     }
 }
 
-/// The events only intake publishes, each written to the timeline with its outbox row.
-pub const OWN_EVENTS: [&str; 4] = [
-    order::Placed::TYPE,
-    order::Completed::TYPE,
-    order::PaymentMethodChanged::TYPE,
-    order::FeedbackReceived::TYPE,
-];
+/// Events only intake publishes, each written to the timeline with its outbox row, that
+/// another stage reads (so they stay routable without intake's queue).
+pub const OWN_EVENTS: [&str; 2] = [order::Placed::TYPE, order::PaymentMethodChanged::TYPE];
 
 /// Starts the service: database, topology, consumer and HTTP port.
 pub async fn build(settings: &Settings) -> anyhow::Result<BoundService> {
@@ -169,7 +171,7 @@ mod tests {
     use orderflow_messages::catalogue;
 
     #[test]
-    fn the_queue_hears_every_order_payment_and_stock_release_event_but_no_shipment_event_nor_its_own() {
+    fn the_queue_hears_every_order_payment_and_stock_event_but_no_shipment_event_nor_its_own() {
         let spec = super::spec();
         let keys: Vec<&str> = spec.queues[0]
             .bindings
@@ -180,7 +182,7 @@ mod tests {
         for event in catalogue::all() {
             let wanted = (event.name.starts_with("order.")
                 || event.name.starts_with("payment.")
-                || event.name == "stock.released")
+                || event.name.starts_with("stock."))
                 && !super::OWN_EVENTS.contains(&event.name);
             assert_eq!(keys.contains(&event.name), wanted, "{}", event.name);
         }

@@ -149,6 +149,18 @@ pub fn describe(msg: &Incoming) -> Result<Option<String>, HandleError> {
                 .collect();
             format!("waiting for stock: {}", short.join(", "))
         }
+        stock::Low::TYPE => {
+            let l: stock::Low = msg.decode()?;
+            format!(
+                "this order brought {} in {} to its reorder point: {} available \
+                 (reorder point {}, suggested reorder {})",
+                l.sku.as_str(),
+                l.warehouse,
+                l.available,
+                l.reorder_point,
+                l.reorder_quantity
+            )
+        }
         stock::Released::TYPE => {
             let r: stock::Released = msg.decode()?;
             let units: u32 = r.reservations.iter().map(|r| r.quantity).sum();

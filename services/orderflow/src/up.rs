@@ -168,3 +168,25 @@ fn amqp_value(value: &AMQPValue) -> serde_json::Value {
         other => serde_json::Value::String(format!("{other:?}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use orderflow_messages::{Exchange, Route, catalogue};
+
+    /// Publishing is mandatory: an event no queue is bound to would stay in its outbox.
+    #[test]
+    fn every_event_on_the_events_exchange_reaches_at_least_one_queue() {
+        let specs = super::specs();
+        for event in catalogue::all() {
+            if event.route != Route::Events {
+                continue;
+            }
+            let heard = specs.iter().flat_map(|s| &s.queues).any(|q| {
+                q.bindings
+                    .iter()
+                    .any(|b| b.exchange == Exchange::Events && b.key == event.name)
+            });
+            assert!(heard, "no stage's queue is bound to {}", event.name);
+        }
+    }
+}

@@ -14,11 +14,20 @@ use orderflow_runtime::topology::Names;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-/// Hears every `order.completed` under a prefix, through a private queue.
+/// Hears every `order.completed` under a prefix, through a private queue, and every order that
+/// ended otherwise (`order.rejected`, `order.cancelled`), so a run stops at once with the reason
+/// instead of waiting out its timeout for an order that will never complete.
 pub struct Completions {
     _connection: Connection,
-    receiver: mpsc::UnboundedReceiver<(Uuid, Instant)>,
+    receiver: mpsc::UnboundedReceiver<(Uuid, Instant, String)>,
 }
+
+/// The events that end an order; only the first is what the benchmark waits for.
+const ENDINGS: [&str; 3] = [
+    order::Completed::TYPE,
+    order::Rejected::TYPE,
+    order::Cancelled::TYPE,
+];
 
 impl Completions {
     pub async fn listen(amqp_url: &str, names: &Names) -> anyhow::Result<Completions> {
@@ -36,15 +45,17 @@ impl Completions {
                 FieldTable::default(),
             )
             .await?;
-        channel
-            .queue_bind(
-                queue.name().clone(),
-                names.exchange(Exchange::Events).as_str().into(),
-                order::Completed::TYPE.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        for ending in ENDINGS {
+            channel
+                .queue_bind(
+                    queue.name().clone(),
+                    names.exchange(Exchange::Events).as_str().into(),
+                    ending.into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
         let mut consumer = channel
             .basic_consume(
                 queue.name().clone(),
@@ -62,7 +73,9 @@ impl Completions {
                 let at = Instant::now();
                 if let Ok(envelope) =
                     serde_json::from_slice::<Envelope<serde_json::Value>>(&delivery.data)
-                    && sender.send((envelope.order_id, at)).is_err()
+                    && sender
+                        .send((envelope.order_id, at, envelope.kind))
+                        .is_err()
                 {
                     break;
                 }
@@ -86,7 +99,15 @@ impl Completions {
         let deadline = tokio::time::Instant::now() + timeout;
         while done.len() < wanted.len() {
             match tokio::time::timeout_at(deadline, self.receiver.recv()).await {
-                Ok(Some((id, at))) => {
+                Ok(Some((id, _, kind))) if kind != order::Completed::TYPE => {
+                    if wanted.contains(&id) {
+                        bail!(
+                            "order {id} ended with {kind} instead of completing; its timeline \
+                             (GET /v1/orders/{id}/timeline) says why"
+                        );
+                    }
+                }
+                Ok(Some((id, at, _))) => {
                     if wanted.contains(&id) && done.insert(id, at).is_none() {
                         progress.inc(1);
                     }

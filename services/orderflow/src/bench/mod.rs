@@ -7,6 +7,7 @@
 //! latency from accepted to completed at half that rate; the broker's own ceiling for messages
 //! of the pipeline's average size; intake alone; and peak memory.
 
+mod backlog;
 mod ceiling;
 mod load;
 mod system;
@@ -37,6 +38,10 @@ pub struct BenchArgs {
     /// Messages for the broker-ceiling phase.
     #[arg(long, default_value_t = 30000)]
     ceiling_messages: usize,
+    /// Orders for the backlog phase (0: skip it): intake alone queues them, then every stage
+    /// starts and works the backlog off while each process's memory is sampled.
+    #[arg(long, default_value_t = 0)]
+    backlog_orders: usize,
     /// HTTP requests in flight while flooding.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
@@ -67,13 +72,16 @@ struct Report {
     intake_orders_per_s: f64,
     intake_p99_ms: f64,
     peak_rss_mb: BTreeMap<String, f64>,
+    /// Present when `--backlog-orders` is above 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backlog: Option<backlog::Backlog>,
     average_message_bytes: f64,
     parameters: BenchArgs,
 }
 
-const COMPLETION_TIMEOUT: Duration = Duration::from_secs(600);
+pub(crate) const COMPLETION_TIMEOUT: Duration = Duration::from_secs(600);
 
-fn bar(len: usize, message: &'static str, hidden: bool) -> ProgressBar {
+pub(crate) fn bar(len: usize, message: &'static str, hidden: bool) -> ProgressBar {
     if hidden {
         return ProgressBar::hidden();
     }
@@ -101,7 +109,11 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> anyhow::Result<()> {
         format!("http://{verification}"),
         format!("http://{}", system.addr("billing")?),
     )?;
-    crate::demo::load_catalogue(&api, args.orders + args.latency_orders + 100).await?;
+    crate::demo::load_catalogue(
+        &api,
+        args.orders + args.latency_orders + args.backlog_orders + 100,
+    )
+    .await?;
     let mut completions = Completions::listen(&amqp_url, &env.names()).await?;
     let poster = Poster::new(intake, api.shop_key())?;
 
@@ -156,6 +168,20 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> anyhow::Result<()> {
     let [p50, p90, p99, max] = percentiles(latencies);
     let peak_rss_mb = system.peak_rss_mb();
     system.stop().await?;
+    let backlog = if args.backlog_orders > 0 {
+        Some(
+            backlog::measure(
+                &env,
+                &args,
+                api.shop_key(),
+                &mut completions,
+                50 + args.orders + args.latency_orders,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     if args.processes {
         delete_queues(&env).await;
     }
@@ -217,6 +243,7 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> anyhow::Result<()> {
         intake_orders_per_s: args.intake_orders as f64 / intake_secs,
         intake_p99_ms: intake_p99,
         peak_rss_mb,
+        backlog,
         average_message_bytes,
         parameters: args.clone(),
     };
@@ -228,7 +255,7 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ids(posted: &[(Uuid, Instant, Duration)]) -> Vec<Uuid> {
+pub(crate) fn ids(posted: &[(Uuid, Instant, Duration)]) -> Vec<Uuid> {
     posted.iter().map(|(id, _, _)| *id).collect()
 }
 
@@ -324,6 +351,21 @@ fn print_table(r: &Report) {
     println!("{:<40} {:>12.1} ms", "intake alone p99", r.intake_p99_ms);
     for (service, mb) in &r.peak_rss_mb {
         println!("{:<40} {:>12.1} MB", format!("peak RSS: {service}"), mb);
+    }
+    if let Some(b) = &r.backlog {
+        println!(
+            "backlog of {} orders ({} messages queued) drained at {:.1} orders/s; RSS (MB):",
+            b.orders, b.queued_messages, b.drain_orders_per_s
+        );
+        for (service, first) in &b.rss_mb_first {
+            println!(
+                "  {:<38} first {:>6.1}  peak {:>6.1}  last {:>6.1}",
+                service,
+                first,
+                b.rss_mb_peak.get(service).copied().unwrap_or(0.0),
+                b.rss_mb_last.get(service).copied().unwrap_or(0.0)
+            );
+        }
     }
     println!(
         "parameters: {} orders, {} latency orders, {} intake orders, {} ceiling messages, concurrency {}",

@@ -167,6 +167,20 @@ impl System {
         }
     }
 
+    /// The processes to watch: `self` for the services in this process, else each child.
+    pub fn pids(&self) -> Vec<(String, String)> {
+        match self {
+            System::InProcess(_) => vec![(
+                "orderflow (all services in one process)".to_owned(),
+                "self".to_owned(),
+            )],
+            System::Processes { children, .. } => children
+                .iter()
+                .filter_map(|(name, child)| Some(((*name).to_owned(), child.id()?.to_string())))
+                .collect(),
+        }
+    }
+
     pub async fn stop(self) -> anyhow::Result<()> {
         match self {
             System::InProcess(running) => running.stop().await,
@@ -232,8 +246,17 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 fn vm_hwm_mb(pid: &str) -> Option<f64> {
+    status_mb(pid, "VmHWM:")
+}
+
+/// Resident memory of `pid` now, in MB.
+pub fn vm_rss_mb(pid: &str) -> Option<f64> {
+    status_mb(pid, "VmRSS:")
+}
+
+fn status_mb(pid: &str, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
