@@ -14,11 +14,11 @@ use orderflow_runtime::{HandleError, outbox};
 use serde_json::Value;
 use sqlx::PgConnection;
 
+use crate::NAME;
 use crate::journey::record;
 use crate::lifecycle::{Stage, Status};
-use crate::timeline::{self, Entry};
-use crate::NAME;
 use crate::stage_facts::Facts;
+use crate::timeline::{self, Entry};
 
 /// The `kind` of the confirmation in `notifications`.
 pub const ORDER_CONFIRMATION: &str = "order_confirmation";

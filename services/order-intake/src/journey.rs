@@ -9,8 +9,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::lifecycle::{self, Stage, Status};
-use crate::timeline::{self, Entry};
 use crate::stage_facts::{self, Facts};
+use crate::timeline::{self, Entry};
 use crate::{confirmation, notification};
 
 /// The handler of `order-intake.events`.

@@ -199,8 +199,11 @@ async fn insert(
         .collect();
     let unit_prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price).collect();
     // A line's customisations travel as one JSON array each (arrays of arrays must be square).
-    let customisations: Vec<Json<&Vec<String>>> =
-        order.lines.iter().map(|l| Json(&l.customisations)).collect();
+    let customisations: Vec<Json<&Vec<String>>> = order
+        .lines
+        .iter()
+        .map(|l| Json(&l.customisations))
+        .collect();
     sqlx::query(
         "WITH placed AS ( \
              INSERT INTO orders (id, channel, external_reference, status, progress, customer_id, \

@@ -163,7 +163,8 @@ pub async fn tracking_updated<C: Sync>(
         .status
         .after_tracking(shipment.status_at, event.status, status_at);
     // The label reply may still be on its way; the tracking event carries the number then.
-    let adopt_number = shipment.tracking_number.is_none() && !event.tracking_number.trim().is_empty();
+    let adopt_number =
+        shipment.tracking_number.is_none() && !event.tracking_number.trim().is_empty();
     if let Some(known) = &shipment.tracking_number
         && *known != event.tracking_number
     {

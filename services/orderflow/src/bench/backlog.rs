@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
+use orderflow_runtime::CancellationToken;
 use orderflow_runtime::testing::TestEnv;
 use serde::Serialize;
-use orderflow_runtime::CancellationToken;
 
 use super::load::{Completions, Poster};
 use super::system::{System, vm_rss_mb};
@@ -43,9 +43,7 @@ pub async fn measure(
     let progress = bar(n * 2, "backlog: queueing, then draining", args.json);
     let intake = System::start(&env.settings, args.processes, Some("order-intake")).await?;
     let poster = Poster::new(intake.addr("order-intake")?, shop_key)?;
-    let posted = poster
-        .flood(offset, n, args.concurrency, &progress)
-        .await?;
+    let posted = poster.flood(offset, n, args.concurrency, &progress).await?;
     // A graceful stop publishes what is still in intake's outbox.
     intake.stop().await?;
     let queued_messages = queue_depth(env, "verification.orders").await?;

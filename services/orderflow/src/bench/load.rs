@@ -73,9 +73,7 @@ impl Completions {
                 let at = Instant::now();
                 if let Ok(envelope) =
                     serde_json::from_slice::<Envelope<serde_json::Value>>(&delivery.data)
-                    && sender
-                        .send((envelope.order_id, at, envelope.kind))
-                        .is_err()
+                    && sender.send((envelope.order_id, at, envelope.kind)).is_err()
                 {
                     break;
                 }
