@@ -182,6 +182,7 @@ pub mod checks {
         if document["openapi"] != "3.1.0" {
             faults.push(format!("openapi is {}, not 3.1.0", document["openapi"]));
         }
+        faults.extend(parser_faults(document));
         let scheme = &document["components"]["securitySchemes"][super::API_KEY_SCHEME];
         if (scheme["type"].as_str(), scheme["scheme"].as_str()) != (Some("http"), Some("bearer")) {
             faults.push(format!("the API key scheme is {scheme}"));
@@ -230,6 +231,29 @@ pub mod checks {
             }
             if let Err(e) = jsonschema::validator_for(&standalone(document, &schema)) {
                 faults.push(format!("{name} does not compile: {e}"));
+            }
+        }
+        faults
+    }
+
+    /// What an independent OpenAPI 3.1 implementation (`oas3`) finds wrong: a document it
+    /// cannot read, an unsupported version, a request body or parameter whose reference does
+    /// not resolve.
+    fn parser_faults(document: &Value) -> Vec<String> {
+        let spec = match oas3::from_json(document.to_string()) {
+            Ok(spec) => spec,
+            Err(e) => return vec![format!("not an OpenAPI 3.1 document: {e}")],
+        };
+        let mut faults = Vec::new();
+        if let Err(e) = spec.validate_version() {
+            faults.push(format!("version: {e}"));
+        }
+        for (path, method, operation) in spec.operations() {
+            if let Err(e) = operation.request_body(&spec) {
+                faults.push(format!("{method} {path}: request body: {e}"));
+            }
+            if let Err(e) = operation.parameters(&spec) {
+                faults.push(format!("{method} {path}: parameters: {e}"));
             }
         }
         faults
@@ -315,6 +339,35 @@ mod tests {
             .collect();
         let served: Vec<&String> = real.as_object().expect("object").keys().collect();
         assert_eq!(documented, served);
+    }
+
+    #[cfg(feature = "openapi-checks")]
+    #[test]
+    fn a_broken_document_is_found_out() {
+        let document = complete(utoipa::openapi::OpenApi::default());
+        assert_eq!(super::checks::faults(&document), Vec::<String>::new());
+        let mut broken = document.clone();
+        broken["paths"] = json!({"/v1/x": {"post": {
+            "description": "Role: `admin`.",
+            "requestBody": {"$ref": "#/components/requestBodies/Missing"},
+            "responses": {"200": {"description": "ok", "content": {"application/json": {}}}}}}});
+        let faults = super::checks::faults(&broken);
+        assert!(
+            faults.iter().any(|f| f.contains("request body")),
+            "{faults:?}"
+        );
+        assert!(
+            faults.iter().any(|f| f.contains("does not answer 401")),
+            "{faults:?}"
+        );
+        let mut broken = document;
+        broken["components"]["schemas"]["Bad"] = json!({"type": "no-such-type"});
+        let faults = super::checks::faults(&broken);
+        assert!(
+            faults.iter().any(|f| f.starts_with("not an OpenAPI")),
+            "{faults:?}"
+        );
+        assert!(faults.iter().any(|f| f.starts_with("Bad ")), "{faults:?}");
     }
 
     /// The mirrors have exactly the members the real types serialise.
