@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use disturbance::{close_connections, duplicate_verified, inject_poison, restart_broker};
 use orderflow_runtime::CancellationToken;
 use orderflow_runtime::testing::TestEnv;
-use replicas::{Figures, replicas, supervise};
-use support::{declare_topology, orderflow, orderflow_json};
+use replicas::{Figures, System, supervise};
+use support::{orderflow, orderflow_json};
 use uuid::Uuid;
 
 async fn chaos(broker_restart: bool) {
@@ -43,28 +43,17 @@ async fn chaos(broker_restart: bool) {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(210);
-    let env = TestEnv::new();
-    let migrated = orderflow(&env, &["migrate"]).await;
-    assert!(
-        migrated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrated.stderr)
-    );
-    declare_topology(&env).await;
-    let logs = std::env::temp_dir().join(format!(
-        "orderflow-chaos-{}",
-        env.prefix.trim_end_matches('.')
-    ));
-    std::fs::create_dir_all(&logs).expect("log directory");
-
+    let System {
+        env,
+        logs,
+        replicas: all,
+        ports,
+        client,
+    } = System::start("chaos", 2, None).await;
     let figures = Arc::new(Figures::default());
     let chaos = CancellationToken::new();
     let stop = CancellationToken::new();
     let duplicator = duplicate_verified(&env, chaos.clone(), figures.clone()).await;
-    let (mut all, ports) = replicas(&env, &logs, 2);
-    for r in &mut all {
-        r.start();
-    }
     let supervisor = tokio::spawn(supervise(all, chaos.clone(), stop.clone(), figures.clone()));
     let closer = tokio::spawn(close_connections(
         env.prefix.clone(),
@@ -72,13 +61,7 @@ async fn chaos(broker_restart: bool) {
         figures.clone(),
     ));
 
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("an HTTP client");
     let intake = format!("http://127.0.0.1:{}", ports["order-intake"]);
-    let verification = format!("http://127.0.0.1:{}", ports["verification"]);
-    shop::stock_up(&client, &verification, (orders as i64 * 4).max(100)).await;
     let run = Uuid::now_v7().simple().to_string();
     let placing = {
         let (client, intake, run) = (client.clone(), intake.clone(), format!("chaos-{run}"));

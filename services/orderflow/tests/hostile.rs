@@ -19,11 +19,9 @@ mod shop;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use orderflow_runtime::testing::TestEnv;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use replicas::replicas;
-use support::{declare_topology, orderflow};
+use replicas::System;
 use uuid::Uuid;
 
 const ORDERS: usize = 150;
@@ -38,31 +36,14 @@ async fn hostile_messages_are_dead_lettered_and_hostile_requests_refused_while_o
     let mut dice = StdRng::seed_from_u64(seed);
     let started = Instant::now();
 
-    let env = TestEnv::new();
-    let migrated = orderflow(&env, &["migrate"]).await;
-    assert!(
-        migrated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrated.stderr)
-    );
-    declare_topology(&env).await;
-    let logs = std::env::temp_dir().join(format!(
-        "orderflow-hostile-{}",
-        env.prefix.trim_end_matches('.')
-    ));
-    std::fs::create_dir_all(&logs).expect("log directory");
-    let (mut all, ports) = replicas(&env, &logs, 1);
-    for r in &mut all {
-        r.start();
-    }
-
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("an HTTP client");
+    let System {
+        env,
+        logs,
+        replicas: mut all,
+        ports,
+        client,
+    } = System::start("hostile", 1, None).await;
     let intake = format!("http://127.0.0.1:{}", ports["order-intake"]);
-    let verification = format!("http://127.0.0.1:{}", ports["verification"]);
-    shop::stock_up(&client, &verification, 100_000).await;
     let run = Uuid::now_v7().simple().to_string();
     let placing = {
         let (client, intake, run) = (client.clone(), intake.clone(), format!("hostile-{run}"));

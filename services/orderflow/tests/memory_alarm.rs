@@ -19,9 +19,8 @@ mod shop;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use orderflow_runtime::testing::TestEnv;
-use replicas::replicas;
-use support::{declare_topology, orderflow};
+use replicas::System;
+use support::orderflow;
 use uuid::Uuid;
 
 /// How long the alarm stays raised.
@@ -118,30 +117,14 @@ async fn outbox_backlog(db: &sqlx::PgPool) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn intake_accepts_into_its_outbox_or_refuses_while_the_broker_blocks_and_the_backlog_drains()
 {
-    let env = TestEnv::new();
-    let migrated = orderflow(&env, &["migrate"]).await;
-    assert!(
-        migrated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrated.stderr)
-    );
-    declare_topology(&env).await;
-    let logs = std::env::temp_dir().join(format!(
-        "orderflow-alarm-{}",
-        env.prefix.trim_end_matches('.')
-    ));
-    std::fs::create_dir_all(&logs).expect("log directory");
-    let (mut all, ports) = replicas(&env, &logs, 1);
-    for r in &mut all {
-        r.start();
-    }
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("an HTTP client");
+    let System {
+        env,
+        logs,
+        replicas: mut all,
+        ports,
+        client,
+    } = System::start("alarm", 1, None).await;
     let intake = format!("http://127.0.0.1:{}", ports["order-intake"]);
-    let verification = format!("http://127.0.0.1:{}", ports["verification"]);
-    shop::stock_up(&client, &verification, 100_000).await;
     let run = format!("alarm-{}", Uuid::now_v7().simple());
     // The system works before the alarm.
     let warm = shop::place_all(&client, &intake, &run, 0..10, 4).await;

@@ -13,9 +13,8 @@ mod shop;
 
 use std::time::{Duration, Instant};
 
-use orderflow_runtime::testing::TestEnv;
-use replicas::replicas;
-use support::{declare_topology, orderflow, orderflow_json};
+use replicas::System;
+use support::{orderflow, orderflow_json};
 use uuid::Uuid;
 
 const ORDERS: usize = 600;
@@ -24,33 +23,15 @@ const EXIT_LIMIT: Duration = Duration::from_secs(15);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_process_stops_on_sigterm_under_load_within_15_s_and_loses_nothing() {
     let started = Instant::now();
-    let env = TestEnv::new();
-    let migrated = orderflow(&env, &["migrate"]).await;
-    assert!(
-        migrated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrated.stderr)
-    );
-    declare_topology(&env).await;
-    let logs = std::env::temp_dir().join(format!(
-        "orderflow-sigterm-{}",
-        env.prefix.trim_end_matches('.')
-    ));
-    std::fs::create_dir_all(&logs).expect("log directory");
-    let (mut all, ports) = replicas(&env, &logs, 2);
-    for r in &mut all {
-        // Each step of a stop in the log, should one take too long.
-        r.set_env("RUST_LOG", "warn,orderflow_runtime::service=info");
-        r.start();
-    }
-
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("an HTTP client");
+    // Each step of a stop in the log, should one take too long.
+    let System {
+        env,
+        logs,
+        replicas: mut all,
+        ports,
+        client,
+    } = System::start("sigterm", 2, Some("warn,orderflow_runtime::service=info")).await;
     let intake = format!("http://127.0.0.1:{}", ports["order-intake"]);
-    let verification = format!("http://127.0.0.1:{}", ports["verification"]);
-    shop::stock_up(&client, &verification, 100_000).await;
     let run = format!("sigterm-{}", Uuid::now_v7().simple());
     let placing = {
         let (client, intake, run) = (client.clone(), intake.clone(), run.clone());

@@ -200,3 +200,58 @@ pub async fn supervise(
         r.kill().await;
     }
 }
+
+/// What every whole-system test starts from: a migrated environment with every queue declared,
+/// `per_stage` replicas of every stage and the simulated carrier running (logs in their own
+/// directory, kept when a test fails), the shop's catalogue and stock in place, and a client.
+pub struct System {
+    pub env: TestEnv,
+    pub logs: PathBuf,
+    pub replicas: Vec<Replica>,
+    pub ports: Ports,
+    pub client: reqwest::Client,
+}
+
+impl System {
+    /// `log_filter` replaces the replicas' `RUST_LOG` (`warn`).
+    pub async fn start(label: &str, per_stage: usize, log_filter: Option<&str>) -> System {
+        let env = TestEnv::new();
+        let migrated = crate::support::orderflow(&env, &["migrate"]).await;
+        assert!(
+            migrated.status.success(),
+            "{}",
+            String::from_utf8_lossy(&migrated.stderr)
+        );
+        crate::support::declare_topology(&env).await;
+        let logs = std::env::temp_dir().join(format!(
+            "orderflow-{label}-{}",
+            env.prefix.trim_end_matches('.')
+        ));
+        std::fs::create_dir_all(&logs).expect("log directory");
+        let (mut replicas, ports) = replicas(&env, &logs, per_stage);
+        for r in &mut replicas {
+            if let Some(filter) = log_filter {
+                r.set_env("RUST_LOG", filter);
+            }
+            r.start();
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client");
+        let system = System {
+            env,
+            logs,
+            replicas,
+            ports,
+            client,
+        };
+        crate::shop::stock_up(&system.client, &system.url("verification"), 100_000).await;
+        system
+    }
+
+    /// The base URL of `stage`'s first replica.
+    pub fn url(&self, stage: &str) -> String {
+        format!("http://127.0.0.1:{}", self.ports[stage])
+    }
+}
