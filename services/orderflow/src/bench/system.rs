@@ -43,6 +43,9 @@ impl System {
                     up::start(settings, CancellationToken::new()).await?,
                 )),
                 Some(name) => {
+                    // The stages' queues exist, so what intake publishes waits there (as in a
+                    // deployment whose stages are down) instead of being refused as unroutable.
+                    declare_topology(settings).await?;
                     let service = match name {
                         "order-intake" => order_intake::build(settings).await?,
                         other => bail!("cannot start {other} alone"),
@@ -53,6 +56,9 @@ impl System {
                     Ok(System::InProcess(running))
                 }
             };
+        }
+        if only.is_some() {
+            declare_topology(settings).await?;
         }
         let dir = std::env::current_exe()?
             .parent()
@@ -206,6 +212,28 @@ impl System {
             }
         }
     }
+}
+
+/// Declares every stage's queues and bindings under the settings' prefix.
+async fn declare_topology(settings: &Settings) -> anyhow::Result<()> {
+    use orderflow_runtime::topology::{self, Names};
+    let connection = lapin::Connection::connect(
+        settings.amqp.url.expose(),
+        lapin::ConnectionProperties::default(),
+    )
+    .await?;
+    let channel = connection.create_channel().await?;
+    let names = Names {
+        prefix: settings.amqp.prefix.clone(),
+    };
+    topology::declare_exchanges(&channel, &names).await?;
+    for spec in up::specs() {
+        for queue in &spec.queues {
+            topology::declare_queue(&channel, &names, queue, settings.amqp.delivery_limit).await?;
+        }
+    }
+    let _ = connection.close(200, "declared".into()).await;
+    Ok(())
 }
 
 fn spawn(
