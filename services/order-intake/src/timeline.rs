@@ -149,6 +149,8 @@ pub fn describe(msg: &Incoming) -> Result<Option<String>, HandleError> {
                 .collect();
             format!("waiting for stock: {}", short.join(", "))
         }
+        // A manual stock adjustment reports low stock without an order (nil id): no timeline.
+        stock::Low::TYPE if msg.envelope.order_id.is_nil() => return Ok(None),
         stock::Low::TYPE => {
             let l: stock::Low = msg.decode()?;
             format!(

@@ -108,7 +108,12 @@ impl Relay {
                 _ = tokio::time::sleep(FALLBACK_POLL) => {}
             }
         }
-        self.drain().await;
+        // Last round: until nothing is due, so what committed meanwhile goes out too.
+        while let Ok(claimed) = self.publish_batch().await {
+            if claimed == 0 {
+                break;
+            }
+        }
         Ok(())
     }
 
@@ -133,7 +138,8 @@ impl Relay {
         }
     }
 
-    /// One round: claim, publish, confirm, delete. Returns how many rows it claimed.
+    /// One round: claim, publish, confirm, delete. Returns how many rows it claimed (a full
+    /// batch after a connection error, so that the caller looks again at once).
     pub async fn publish_batch(&self) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<Row> = sqlx::query_as(
@@ -197,6 +203,8 @@ impl Relay {
                 .wait_for_recovery(e)
                 .await
                 .context("the publish channel did not recover")?;
+            // What was not sent is due again now: tell `drain` to look again at once.
+            return Ok(BATCH as usize);
         }
         Ok(rows.len())
     }

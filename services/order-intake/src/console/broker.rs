@@ -180,6 +180,12 @@ fn redacted(body: &str) -> String {
             walk(&mut value);
             serde_json::to_string_pretty(&value).unwrap_or_default()
         }
+        // Not JSON (truncated, say): it may still hold a token, so only a body that names
+        // none is shown.
+        Err(_) if body.contains("token") => {
+            "(not JSON and it mentions a token: not shown; `orderflow dlq show` reads it)"
+                .to_owned()
+        }
         Err(_) => body.to_owned(),
     }
 }
