@@ -303,6 +303,11 @@ mod tests {
         let shown = redacted(body);
         assert!(shown.contains(r#""token": "***""#) && !shown.contains("tok_visa"));
         assert!(shown.contains(r#""method": "card""#));
-        assert_eq!(redacted("not json: token"), "not json: token");
+        assert_eq!(redacted("not json at all"), "not json at all");
+        let truncated = r#"{"payload": {"payment": {"token": "tok_visa""#;
+        assert!(
+            !redacted(truncated).contains("tok_visa"),
+            "a broken body hides its token"
+        );
     }
 }
