@@ -125,6 +125,8 @@ pub const OWN_EVENTS: [&str; 2] = [order::Placed::TYPE, order::PaymentMethodChan
 /// Starts the service: database, topology, consumer and HTTP port.
 pub async fn build(settings: &Settings) -> anyhow::Result<BoundService> {
     let own: OrderIntakeSettings = settings.section(SCHEMA)?;
+    // Refused before connecting to anything: development credentials in production.
+    console::settings(settings)?;
     let service = Service::start(settings, spec()).await?;
     service.consume(
         EVENTS_QUEUE,

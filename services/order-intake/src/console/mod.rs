@@ -18,13 +18,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use orderflow_runtime::Settings;
 use orderflow_runtime::auth::{Caller, Role, protect};
-use orderflow_runtime::config::Secret;
+use orderflow_runtime::config::{RunMode, Secret};
 use orderflow_runtime::problem::Problem;
 use serde::Deserialize;
 use serde_json::json;
@@ -46,7 +46,8 @@ pub struct ConsoleSettings {
     pub management_password: Secret,
     /// The broker connection for reading, replaying and purging dead letters: a user that may
     /// read every `.dead` queue and publish to the exchanges. Empty: the service's own
-    /// `AMQP_URL` (enough in development; production gives intake a least-privilege user).
+    /// `AMQP_URL` (enough in development; production gives intake a least-privilege user, and
+    /// the console `orderflow-console` from `orderflow definitions`).
     pub amqp_url: Secret,
     /// Verification's API, which owns the stock.
     pub verification_url: String,
@@ -67,6 +68,42 @@ impl Default for ConsoleSettings {
     }
 }
 
+impl ConsoleSettings {
+    /// In production, the development defaults (`guest`) are an error naming the setting: the
+    /// console needs a broker user of its own (`orderflow-console`, README "Ops console").
+    fn refuse_development_credentials(&self, mode: RunMode) -> anyhow::Result<()> {
+        if mode != RunMode::Production {
+            return Ok(());
+        }
+        let own_user = "production needs the console's own broker user (orderflow-console)";
+        if self.management_user.trim() == "guest" {
+            bail!(
+                "ORDERFLOW_CONSOLE__MANAGEMENT_USER is `guest`, a development credential: {own_user}"
+            );
+        }
+        if self.management_password.expose() == "guest" {
+            bail!(
+                "ORDERFLOW_CONSOLE__MANAGEMENT_PASSWORD is `guest`, a development credential: \
+                 {own_user}, with its password"
+            );
+        }
+        let amqp = self.amqp_url.expose();
+        if amqp.contains("://guest:") || amqp.contains("://guest@") {
+            bail!(
+                "ORDERFLOW_CONSOLE__AMQP_URL uses the `guest` user, a development credential: {own_user}"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The `[console]` section, refused in production if it holds development credentials.
+pub fn settings(settings: &Settings) -> anyhow::Result<ConsoleSettings> {
+    let own: ConsoleSettings = settings.section("console")?;
+    own.refuse_development_credentials(settings.env)?;
+    Ok(own)
+}
+
 /// What the console's handlers share.
 #[derive(Clone)]
 struct Console {
@@ -81,7 +118,7 @@ struct Console {
 
 /// The page (no key: it holds no data) and the `/v1/console` endpoints (staff or admin key).
 pub fn router(pool: PgPool, settings: &Settings) -> anyhow::Result<Router> {
-    let own: ConsoleSettings = settings.section("console")?;
+    let own = self::settings(settings)?;
     let stalled: stalled::StalledSettings = settings.section("stalled")?;
     let upstream = reqwest::Client::builder()
         .timeout(Duration::from_millis(own.upstream_timeout_ms.max(100)))
@@ -123,4 +160,68 @@ async fn whoami(caller: Caller) -> Result<Response, Problem> {
         "name": caller.key_name,
     }))
     .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn production(console: &[(&str, &str)]) -> anyhow::Result<ConsoleSettings> {
+        let mut env = vec![
+            ("ORDERFLOW_ENV", "production"),
+            (
+                "AMQP_URL",
+                "amqp://order-intake:0123456789abcdef@broker/orderflow",
+            ),
+            (
+                "ORDERFLOW_API_KEYS",
+                "admin:0123456789abcdef0123456789abcdef",
+            ),
+        ];
+        env.extend_from_slice(console);
+        let settings = Settings::load_with(
+            None,
+            env.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )?;
+        self::settings(&settings)
+    }
+
+    #[test]
+    fn production_refuses_the_development_broker_credentials_and_names_the_setting() {
+        let own = [
+            ("ORDERFLOW_CONSOLE__MANAGEMENT_USER", "orderflow-console"),
+            ("ORDERFLOW_CONSOLE__MANAGEMENT_PASSWORD", "0123456789abcdef"),
+            (
+                "ORDERFLOW_CONSOLE__AMQP_URL",
+                "amqp://orderflow-console:0123456789abcdef@broker/orderflow",
+            ),
+        ];
+        production(&own).expect("the console's own user");
+        for (setting, guest) in [
+            ("ORDERFLOW_CONSOLE__MANAGEMENT_USER", "guest"),
+            ("ORDERFLOW_CONSOLE__MANAGEMENT_PASSWORD", "guest"),
+            (
+                "ORDERFLOW_CONSOLE__AMQP_URL",
+                "amqp://guest:guest@broker/orderflow",
+            ),
+        ] {
+            let mut env = own.to_vec();
+            env.retain(|(k, _)| *k != setting);
+            env.push((setting, guest));
+            let error = format!("{:#}", production(&env).expect_err(setting));
+            assert!(
+                error.contains(setting) && error.contains("development credential"),
+                "{error}"
+            );
+        }
+        // Unset, the defaults are the development ones: refused too.
+        let error = format!("{:#}", production(&[]).expect_err("defaults"));
+        assert!(
+            error.contains("ORDERFLOW_CONSOLE__MANAGEMENT_USER"),
+            "{error}"
+        );
+        let development = Settings::load_with(None, Vec::<(String, String)>::new())
+            .expect("development settings");
+        settings(&development).expect("development keeps guest");
+    }
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use orderflow_runtime::Settings;
 use orderflow_runtime::testing::eventually;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
@@ -231,9 +232,17 @@ async fn a_webhook_over_https_arrives_signed_and_an_untrusted_certificate_is_a_r
     app.stop().await;
 }
 
+/// Production mode, with the console's own broker user (production refuses `guest` there).
+fn production(settings: Settings) -> anyhow::Result<Settings> {
+    settings
+        .with("env", "production")?
+        .with("console.management_user", "orderflow-console")?
+        .with("console.management_password", "0123456789abcdef")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_refuses_plain_http_webhooks_unless_the_deployment_allows_them() {
-    let app = App::spawn_with_shops_configured(|settings| settings.with("env", "production")).await;
+    let app = App::spawn_with_shops_configured(production).await;
     let secret = "acme-webhook-secret-0003";
     let (status, problem) = app
         .subscribe_webhook(ACME, "http://127.0.0.1:9/hooks", secret)
@@ -248,9 +257,7 @@ async fn production_refuses_plain_http_webhooks_unless_the_deployment_allows_the
     app.stop().await;
 
     let allowed = App::spawn_with_shops_configured(|settings| {
-        settings
-            .with("env", "production")?
-            .with("order_intake.webhook_allow_http", true)
+        production(settings)?.with("order_intake.webhook_allow_http", true)
     })
     .await;
     let (status, hook) = allowed
