@@ -163,12 +163,14 @@ fn every_environment_variable_a_compose_file_sets_is_a_setting_the_binary_unders
                     "carrier-sim",
                 ] {
                     sections.extend(settings_keys::own_section(b));
+                    sections.extend(settings_keys::extra_sections(b));
                 }
                 sections.insert("broker_users".into(), users.clone());
             } else {
                 let own = settings_keys::own_section(&binary)
                     .unwrap_or_else(|| panic!("{name}: {service} runs unknown binary `{binary}`"));
                 sections.extend([own]);
+                sections.extend(settings_keys::extra_sections(&binary));
             }
             let env = environment(s);
             for key in env.keys() {
@@ -203,6 +205,11 @@ fn every_environment_variable_a_compose_file_sets_is_a_setting_the_binary_unders
             if let Some((section, _)) = settings_keys::own_section(&binary) {
                 settings
                     .http(&section)
+                    .unwrap_or_else(|e| panic!("{name}: {service}: {e:#}"));
+            }
+            if binary == "order-intake" {
+                // Production refuses the console's development credentials.
+                order_intake::console::settings(&settings)
                     .unwrap_or_else(|e| panic!("{name}: {service}: {e:#}"));
             }
             if binary == "carrier-sim" {
@@ -407,4 +414,65 @@ fn the_broker_definitions_hold_the_topology_the_services_declare() {
             );
         }
     }
+}
+
+#[test]
+fn the_ops_console_is_configured_with_its_own_broker_user_and_verification() {
+    let defs = definitions();
+    let (_, main) = compose_files()
+        .into_iter()
+        .find(|(name, _)| name == "docker-compose.yml")
+        .expect("docker-compose.yml");
+    let services = orderflow_services(&main);
+    let (_, intake, _) = services
+        .iter()
+        .find(|(_, _, binary)| binary == "order-intake")
+        .expect("order-intake");
+    let env = environment(intake);
+    // Every console setting whose default only suits development is set.
+    for field in settings_keys::fields_of::<order_intake::console::ConsoleSettings>() {
+        if field == "upstream_timeout_ms" {
+            continue;
+        }
+        let key = format!("ORDERFLOW_CONSOLE__{}", field.to_uppercase());
+        assert!(env.contains_key(&key), "order-intake does not set {key}");
+    }
+    // Both the management API and AMQP as the definitions' management-tagged user, with the
+    // password the broker-definitions job hashes for it.
+    let user = env["ORDERFLOW_CONSOLE__MANAGEMENT_USER"].clone();
+    let defined = defs["users"]
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["name"] == user.as_str()))
+        .unwrap_or_else(|| panic!("no broker user {user} in the definitions"));
+    assert_eq!(defined["tags"], json!(["management"]), "{user}");
+    let amqp = &env["ORDERFLOW_CONSOLE__AMQP_URL"];
+    assert!(
+        amqp.contains(&format!("://{user}:")) && amqp.ends_with("/orderflow"),
+        "{amqp}"
+    );
+    let password = env["ORDERFLOW_CONSOLE__MANAGEMENT_PASSWORD"].clone();
+    assert!(amqp.contains(&format!(":{password}@")), "{amqp}");
+    let (_, job, _) = services
+        .iter()
+        .find(|(_, s, _)| s["command"][1] == "definitions")
+        .expect("the broker-definitions job");
+    let variable = format!(
+        "ORDERFLOW_BROKER_USERS__{}",
+        user.replace('-', "_").to_uppercase()
+    );
+    assert_eq!(
+        environment(job).get(&variable),
+        Some(&password),
+        "the job hashes {user}'s password from the same secret"
+    );
+    // Verification's address: its service name and the port it listens on.
+    let (_, verification, _) = services
+        .iter()
+        .find(|(_, _, binary)| binary == "verification")
+        .expect("verification");
+    let port = &environment(verification)["ORDERFLOW_VERIFICATION__PORT"];
+    assert_eq!(
+        env["ORDERFLOW_CONSOLE__VERIFICATION_URL"],
+        format!("http://verification:{port}")
+    );
 }

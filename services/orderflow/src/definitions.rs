@@ -21,6 +21,19 @@
 //! something new. A carrier publishes only `<its code>.<carrier reply type>`; dead letters go
 //! only under the user's own queue names.
 //!
+//! The ops console (`order-intake`'s `/console`) has a user of its own, `orderflow-console`, for
+//! both of its jobs, so intake's own user stays least-privilege:
+//! - RabbitMQ's management API, to list the vhost's queues with depths and rates: the
+//!   `management` tag, which shows every queue of the vhosts the user has permissions in. Not
+//!   `monitoring`, which would also show every other vhost, every connection and the nodes.
+//! - AMQP, for dead letters: read every `.dead` queue (`basic.get`, and `queue.purge` for an
+//!   admin's purge; the passive declare that counts a queue needs no permission), and write the
+//!   exchanges a replay republishes to: `orderflow.events` (domain events only, like a service),
+//!   `orderflow.carriers` and `orderflow.carrier-events` (a carrier's reply types, any carrier,
+//!   as carriers are registered at runtime). It configures nothing, binds nothing, reads no
+//!   work queue and cannot publish to `orderflow.dlx`; a letter first published through the
+//!   default exchange (no orderflow process does that) cannot be replayed with it.
+//!
 //! Passwords never live in git: the committed `deploy/rabbitmq/definitions.json` has no password
 //! hashes (such users cannot log in). `--users-from-env` fills in a salted SHA-256 hash (the
 //! broker's `rabbit_password_hashing_sha256`) for each user from
@@ -42,6 +55,8 @@ use sha2::{Digest, Sha256};
 pub const VHOST: &str = "orderflow";
 /// The operator's user: the management UI, `orderflow dlq`, imports.
 pub const ADMIN_USER: &str = "orderflow-admin";
+/// The ops console's user: the management API's queue list, and dead letters over AMQP.
+pub const CONSOLE_USER: &str = "orderflow-console";
 /// The settings section holding the users' passwords (`ORDERFLOW_BROKER_USERS__<USER>`).
 pub const PASSWORDS_SECTION: &str = "broker_users";
 
@@ -106,6 +121,7 @@ pub fn generate(settings: &Settings) -> Value {
     let mut grants: BTreeMap<String, Grant> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut carriers: Vec<(String, String)> = Vec::new();
+    let mut dead_queues: BTreeSet<String> = BTreeSet::new();
     for queue in &queues {
         let name = text(&queue["name"]);
         let dead = text(&queue["dead_letter_queue"]);
@@ -129,9 +145,11 @@ pub fn generate(settings: &Settings) -> Value {
             // The owner of carrier queues sends the carriers' commands and registers carriers
             // at runtime (declaring `carrier.<code>` then): any carrier code, not only these.
             let any = format!(r"{}carrier\.[a-z0-9_-]+", escape(&names.prefix));
+            dead_queues.insert(format!(r"{any}\.dead"));
             own_queue(grant, &names, any.clone(), format!(r"{any}\.dead"));
             grant.write.insert(escape(&exchange(Exchange::Carriers)));
         } else {
+            dead_queues.insert(escape(&dead));
             own_queue(grant, &names, escape(&name), escape(&dead));
         }
         grant.write.insert(escape(&exchange(Exchange::Events)));
@@ -203,6 +221,38 @@ pub fn generate(settings: &Settings) -> Value {
         "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": ["administrator"]}));
     permissions.push(json!({"user": ADMIN_USER, "vhost": VHOST,
         "configure": ".*", "write": ".*", "read": ".*"}));
+    let replayed_to: BTreeSet<String> = [
+        Exchange::Events,
+        Exchange::Carriers,
+        Exchange::CarrierEvents,
+    ]
+    .iter()
+    .map(|e| escape(&exchange(*e)))
+    .collect();
+    users.push(json!({"name": CONSOLE_USER, "password_hash": "",
+        "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": ["management"]}));
+    permissions.push(
+        json!({"user": CONSOLE_USER, "vhost": VHOST, "configure": "^$",
+        "write": exactly(&replayed_to), "read": exactly(&dead_queues)}),
+    );
+    let carrier_replies = catalogue::all()
+        .iter()
+        .filter(|e| e.route == Route::FromCarrier)
+        .map(|e| escape(e.name))
+        .collect::<Vec<_>>()
+        .join("|");
+    let carrier_events = exchange(Exchange::CarrierEvents);
+    for exchange in &topic_exchanges {
+        let write = if *exchange == events {
+            domain_events()
+        } else if *exchange == carrier_events {
+            format!(r"^[a-z0-9_-]+\.({carrier_replies})$")
+        } else {
+            "^$".to_owned()
+        };
+        topic_permissions.push(json!({"user": CONSOLE_USER, "vhost": VHOST,
+            "exchange": exchange, "write": write, "read": "^$"}));
+    }
 
     let exchanges: Vec<Value> = topology["exchanges"]
         .as_array()

@@ -2,35 +2,20 @@
 //! and the broker's, after a reject) are listed without being consumed, shown, replayed to
 //! where they came from, and purged only when asked with `--yes`.
 
+#[path = "support/dead_letters.rs"]
+mod dead_letters;
 mod support;
 
 use std::time::Duration;
 
-use lapin::options::{
-    BasicGetOptions, BasicNackOptions, BasicPublishOptions, ConfirmSelectOptions,
-    QueueDeclareOptions,
-};
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel};
+use dead_letters::{depth, headers, publish};
+use lapin::Channel;
+use lapin::options::{BasicGetOptions, BasicNackOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
 use orderflow_messages::Exchange;
 use orderflow_runtime::testing::TestEnv;
 use support::{declare_topology, orderflow, orderflow_json, stdout};
 use uuid::Uuid;
-
-async fn depth(channel: &Channel, queue: &str) -> u32 {
-    channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("queue exists")
-        .message_count()
-}
 
 /// The queue holds `n` ready messages (a requeued message takes a moment to count again).
 async fn settles(channel: &Channel, queue: &str, n: u32) {
@@ -40,31 +25,6 @@ async fn settles(channel: &Channel, queue: &str, n: u32) {
         || async { depth(channel, queue).await == n },
     )
     .await;
-}
-
-fn text(value: &str) -> AMQPValue {
-    AMQPValue::LongString(LongString::from(value.to_owned()))
-}
-
-async fn publish(channel: &Channel, exchange: &str, key: &str, id: Uuid, headers: FieldTable) {
-    channel
-        .basic_publish(
-            exchange.into(),
-            key.into(),
-            BasicPublishOptions {
-                mandatory: true,
-                immediate: false,
-            },
-            format!(r#"{{"probe":"{id}"}}"#).as_bytes(),
-            BasicProperties::default()
-                .with_message_id(id.to_string().into())
-                .with_type("order.placed".into())
-                .with_headers(headers),
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("confirm");
 }
 
 fn letters(list: &serde_json::Value) -> Vec<serde_json::Value> {
@@ -94,16 +54,13 @@ async fn dead_letters_are_listed_without_loss_replayed_where_they_came_from_and_
 
     // Ours: a consumer gave up with a reason and said where the message had come from.
     let ours = Uuid::now_v7();
-    let mut headers = FieldTable::default();
-    for (k, v) in [
+    let headers = headers(&[
         ("x-orderflow-reason", "order.placed: missing field `lines`"),
         ("x-orderflow-queue", "verification.orders"),
         ("x-orderflow-deliveries", "3"),
         ("x-orderflow-routing-key", "order.placed"),
         ("x-orderflow-exchange", &names.exchange(Exchange::Events)),
-    ] {
-        headers.insert(ShortString::from(k), text(v));
-    }
+    ]);
     publish(
         &channel,
         &names.exchange(Exchange::DeadLetters),

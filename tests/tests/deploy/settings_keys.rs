@@ -67,6 +67,19 @@ pub fn own_section(binary: &str) -> Option<(String, BTreeSet<String>)> {
     Some((binary.replace('-', "_"), keys))
 }
 
+/// Sections a binary reads besides its own and the common ones: intake's ops console and the
+/// stalled limits it shares with `orderflow stalled`.
+pub fn extra_sections(binary: &str) -> Vec<(String, BTreeSet<String>)> {
+    use order_intake::console::{ConsoleSettings, stalled::StalledSettings};
+    match binary {
+        "order-intake" => vec![
+            ("console".to_owned(), fields_of::<ConsoleSettings>()),
+            ("stalled".to_owned(), fields_of::<StalledSettings>()),
+        ],
+        _ => Vec::new(),
+    }
+}
+
 /// The sections every binary shares, with their keys.
 pub fn common_sections() -> Vec<(&'static str, BTreeSet<String>)> {
     use orderflow_runtime::config::{AmqpSettings, DatabaseSettings, LogSettings};

@@ -70,7 +70,8 @@ fn every_queue_has_its_dead_letter_queue_and_there_is_no_guest() {
             "shipping",
             "billing",
             "carrier-sim",
-            ADMIN_USER
+            ADMIN_USER,
+            CONSOLE_USER
         ]
     );
     assert!(
@@ -142,6 +143,41 @@ fn a_service_reads_only_its_own_queues_and_binds_only_what_it_consumes() {
 }
 
 #[test]
+fn the_console_reads_only_dead_letter_queues_and_publishes_only_replays() {
+    let definitions = generate(&default_settings());
+    let console = permission(&definitions, CONSOLE_USER);
+    assert_eq!(console["configure"], "^$", "it declares nothing");
+    assert_eq!(
+        console["write"],
+        r"^(orderflow\.carrier-events|orderflow\.carriers|orderflow\.events)$"
+    );
+    let read = console["read"].as_str().expect("read");
+    assert!(read.contains(r"fulfilment\.orders\.dead"), "{read}");
+    assert!(read.contains(r"carrier\.[a-z0-9_-]+\.dead"), "{read}");
+    let alternatives = read.trim_start_matches("^(").trim_end_matches(")$");
+    assert!(
+        alternatives.split('|').all(|q| q.ends_with(r"\.dead")),
+        "only dead-letter queues: {read}"
+    );
+    let user = definitions["users"]
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["name"] == CONSOLE_USER))
+        .expect("the console's user");
+    assert_eq!(user["tags"], json!(["management"]));
+    let events = topic_permission(&definitions, CONSOLE_USER, "orderflow.events");
+    assert_eq!(events["write"], domain_events());
+    assert_eq!(events["read"], "^$", "it binds nothing");
+    assert_eq!(
+        topic_permission(&definitions, CONSOLE_USER, "orderflow.carrier-events")["write"],
+        r"^[a-z0-9_-]+\.(shipment\.label_created|shipment\.tracking_updated)$"
+    );
+    assert_eq!(
+        topic_permission(&definitions, CONSOLE_USER, "orderflow.dlx")["write"],
+        "^$"
+    );
+}
+
+#[test]
 fn users_from_the_environment_get_rabbitmq_password_hashes() {
     let settings = Settings::load_with(
         None,
@@ -153,6 +189,7 @@ fn users_from_the_environment_get_rabbitmq_password_hashes() {
             "BILLING",
             "CARRIER_SIM",
             "ORDERFLOW_ADMIN",
+            "ORDERFLOW_CONSOLE",
         ]
         .map(|u| {
             (
