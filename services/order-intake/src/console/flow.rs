@@ -100,15 +100,17 @@ pub async fn board(State(console): State<Console>, caller: Caller) -> Result<Res
         .map_err(|e| Problem::internal(&anyhow::anyhow!(e)))?
         - TimeDelta::minutes(WINDOW_MINUTES - 1);
     // A move is an entry whose status differs from the entry before it (payments, say, leave
-    // the status as it was); the entry before may be older than the window.
+    // the status as it was); the entry before may be older than the window. The hour's entries
+    // come from `timeline_by_time`, each one's predecessor from `timeline_of_order`, so the
+    // query reads the last hour, not the whole history.
     let moves: Vec<(i32, String, i64)> = sqlx::query_as(
-        "WITH recent AS (SELECT DISTINCT order_id FROM timeline WHERE occurred_at >= $1), \
-         entries AS (SELECT t.occurred_at, t.status, \
-             lag(t.status) OVER (PARTITION BY t.order_id ORDER BY t.occurred_at, t.id) AS before \
-             FROM timeline t JOIN recent USING (order_id)) \
-         SELECT floor(extract(epoch FROM occurred_at - $1) / 60)::int AS minute, status, \
-             count(*) FROM entries \
-         WHERE occurred_at >= $1 AND before IS DISTINCT FROM status GROUP BY 1, 2",
+        "SELECT floor(extract(epoch FROM t.occurred_at - $1) / 60)::int AS minute, t.status, \
+             count(*) FROM timeline t \
+         WHERE t.occurred_at >= $1 AND t.status IS DISTINCT FROM ( \
+             SELECT p.status FROM timeline p \
+             WHERE p.order_id = t.order_id AND (p.occurred_at, p.id) < (t.occurred_at, t.id) \
+             ORDER BY p.occurred_at DESC, p.id DESC LIMIT 1) \
+         GROUP BY 1, 2",
     )
     .bind(from)
     .fetch_all(&console.pool)
