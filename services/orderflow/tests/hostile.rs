@@ -58,19 +58,8 @@ async fn hostile_messages_are_dead_lettered_and_hostile_requests_refused_while_o
     hostile.extend(hostile_messages::inject(&env, &mut dice, 6, false).await);
 
     // Every order ends as intended.
-    let intended = shop::intended(&placed);
-    let ids: Vec<Uuid> = intended.keys().copied().collect();
     let db = env.pool("order_intake").await;
-    let statuses =
-        shop::wait_until_final(&db, &ids, Instant::now() + Duration::from_secs(180)).await;
-    let unintended = shop::unintended(&intended, &statuses);
-    assert!(
-        unintended.is_empty(),
-        "{} of {ORDERS} orders did not end as intended (logs in {}): {:?}",
-        unintended.len(),
-        logs.display(),
-        &unintended[..unintended.len().min(10)]
-    );
+    shop::assert_final_as_intended(&db, &placed, Duration::from_secs(180), &logs).await;
 
     // Every hostile message is dead-lettered with a reason: ours name what is wrong; the
     // simulated carrier, an outside party, rejects and the broker says so.

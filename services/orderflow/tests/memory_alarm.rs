@@ -20,7 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use replicas::System;
-use support::orderflow;
+use support::assert_check_passes;
 use uuid::Uuid;
 
 /// How long the alarm stays raised.
@@ -129,13 +129,7 @@ async fn intake_accepts_into_its_outbox_or_refuses_while_the_broker_blocks_and_t
     // The system works before the alarm.
     let warm = shop::place_all(&client, &intake, &run, 0..10, 4).await;
     let db = env.pool("order_intake").await;
-    let ids: Vec<Uuid> = warm.iter().map(|(id, _)| *id).collect();
-    let statuses =
-        shop::wait_until_final(&db, &ids, Instant::now() + Duration::from_secs(60)).await;
-    assert!(
-        shop::unintended(&shop::intended(&warm), &statuses).is_empty(),
-        "before the alarm: {statuses:?}"
-    );
+    shop::assert_final_as_intended(&db, &warm, Duration::from_secs(60), &logs).await;
 
     let alarm = RaisedAlarm::raise();
     let raised = Instant::now();
@@ -203,30 +197,9 @@ async fn intake_accepts_into_its_outbox_or_refuses_while_the_broker_blocks_and_t
     );
 
     // Every accepted order completes once the broker takes messages again.
-    let intended = shop::intended(&accepted);
-    let ids: Vec<Uuid> = intended.keys().copied().collect();
-    let statuses =
-        shop::wait_until_final(&db, &ids, Instant::now() + Duration::from_secs(120)).await;
+    shop::assert_final_as_intended(&db, &accepted, Duration::from_secs(120), &logs).await;
     let drained = cleared.elapsed();
-    let unintended = shop::unintended(&intended, &statuses);
-    assert!(
-        unintended.is_empty(),
-        "{} of {} accepted orders did not end as intended (logs in {}): {:?}",
-        unintended.len(),
-        accepted.len(),
-        logs.display(),
-        &unintended[..unintended.len().min(10)]
-    );
-    let check = orderflow(
-        &env,
-        &["check", "--in-flight-secs", "0", "--outbox-secs", "0"],
-    )
-    .await;
-    assert!(
-        check.status.success(),
-        "orderflow check failed:\n{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    assert_check_passes(&env, Duration::from_secs(20)).await;
     for r in &mut all {
         assert!(r.exited().is_none(), "{} exited:\n{}", r.stage(), r.log());
         r.kill().await;

@@ -14,7 +14,7 @@ mod shop;
 use std::time::{Duration, Instant};
 
 use replicas::System;
-use support::{orderflow, orderflow_json};
+use support::{assert_check_passes, orderflow_json};
 use uuid::Uuid;
 
 const ORDERS: usize = 600;
@@ -61,37 +61,9 @@ async fn every_process_stops_on_sigterm_under_load_within_15_s_and_loses_nothing
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 
     let placed = placing.await.expect("placing orders");
-    let intended = shop::intended(&placed);
-    let ids: Vec<Uuid> = intended.keys().copied().collect();
     let db = env.pool("order_intake").await;
-    let statuses =
-        shop::wait_until_final(&db, &ids, Instant::now() + Duration::from_secs(180)).await;
-    let unintended = shop::unintended(&intended, &statuses);
-    assert!(
-        unintended.is_empty(),
-        "{} of {ORDERS} orders did not end as intended (logs in {}): {:?}",
-        unintended.len(),
-        logs.display(),
-        &unintended[..unintended.len().min(10)]
-    );
-
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let check = loop {
-        let check = orderflow(
-            &env,
-            &["check", "--in-flight-secs", "0", "--outbox-secs", "0"],
-        )
-        .await;
-        if check.status.success() || Instant::now() > deadline {
-            break check;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    };
-    assert!(
-        check.status.success(),
-        "orderflow check failed:\n{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    shop::assert_final_as_intended(&db, &placed, Duration::from_secs(180), &logs).await;
+    assert_check_passes(&env, Duration::from_secs(20)).await;
     let letters = orderflow_json(&env, &["dlq", "list", "--json"]).await;
     assert_eq!(
         letters.as_array().map(Vec::len),

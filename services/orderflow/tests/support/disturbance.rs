@@ -1,20 +1,22 @@
 //! The chaos suite's disturbances besides killing: connections closed by the broker, every
 //! `order.verified` delivered twice, malformed messages injected, the broker restarted.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use lapin::BasicProperties;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
-    QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 use orderflow_messages::Exchange;
 use orderflow_runtime::CancellationToken;
 use orderflow_runtime::testing::TestEnv;
+use orderflow_runtime::topology::Names;
 use tokio::process::Command;
 use uuid::Uuid;
 
@@ -51,61 +53,66 @@ pub async fn close_connections(prefix: String, chaos: CancellationToken, figures
     }
 }
 
-/// Delivers every `order.verified` twice: a private queue sees each and republishes it with
-/// the same message id (marked, so the copy is not copied again).
+/// The orders whose `order.verified` the duplicator delivered a second time.
+pub type Duplicated = Arc<std::sync::Mutex<HashSet<Uuid>>>;
+
+/// How long the duplicator keeps trying to reconnect after losing its connection (the
+/// broker restarting) before it gives up and says so.
+const RECONNECT_FOR: Duration = Duration::from_secs(90);
+
+/// Delivers every `order.verified` twice: a durable queue of its own sees each and republishes
+/// it with the same message id (marked, so the copy is not copied again). The queue outlives
+/// the broker restarting and the duplicator's connection, so after a reconnect it finds what
+/// arrived meanwhile and nothing is missed; a message it held unacked is redelivered and copied
+/// again (harmless: the consumers' inbox skips it). Returns the task and the orders whose
+/// `order.verified` it copied.
 pub async fn duplicate_verified(
     env: &TestEnv,
     chaos: CancellationToken,
     figures: Arc<Figures>,
-) -> tokio::task::JoinHandle<()> {
+) -> (tokio::task::JoinHandle<()>, Duplicated) {
+    let url = env.settings.amqp.url.expose().to_owned();
     let names = env.names();
-    let connection = env.connect_broker().await;
-    let channel = connection.create_channel().await.expect("channel");
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
+    let queue = names.queue("chaos.duplicator");
+    let (connection, channel, consumer) = duplicator_consumer(&url, &names, &queue)
         .await
-        .expect("confirms");
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("queue");
-    let events = names.exchange(Exchange::Events);
-    channel
-        .queue_bind(
-            queue.name().clone(),
-            events.as_str().into(),
-            "order.verified".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("bind");
-    let mut consumer = channel
-        .basic_consume(
-            queue.name().clone(),
-            "duplicator".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("consume");
-    tokio::spawn(async move {
-        let _connection = connection;
-        loop {
+        .expect("the duplicator's queue and consumer");
+    let duplicated = Duplicated::default();
+    let seen = duplicated.clone();
+    let task = tokio::spawn(async move {
+        let events = names.exchange(Exchange::Events);
+        let (mut connection, mut channel, mut consumer) = (connection, channel, consumer);
+        'consuming: loop {
             let delivery = tokio::select! {
                 _ = chaos.cancelled() => break,
-                next = consumer.next() => match next {
-                    Some(Ok(d)) => d,
-                    _ => break,
-                },
+                next = consumer.next() => next,
+            };
+            let Some(Ok(delivery)) = delivery else {
+                // The connection is gone (closed, or the broker stopped): open a new one.
+                let lost = Instant::now();
+                let mut pause = Duration::from_millis(250);
+                loop {
+                    tokio::select! {
+                        _ = chaos.cancelled() => break 'consuming,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    match duplicator_consumer(&url, &names, &queue).await {
+                        Ok(opened) => {
+                            (connection, channel, consumer) = opened;
+                            figures
+                                .duplicator_reconnects
+                                .fetch_add(1, Ordering::Relaxed);
+                            continue 'consuming;
+                        }
+                        Err(e) if lost.elapsed() > RECONNECT_FOR => {
+                            eprintln!(
+                                "duplicator: no connection for {RECONNECT_FOR:?}, giving up: {e}"
+                            );
+                            break 'consuming;
+                        }
+                        Err(_) => pause = (pause * 2).min(Duration::from_secs(2)),
+                    }
+                }
             };
             let mut headers = delivery.properties.headers().clone().unwrap_or_default();
             if !headers.inner().contains_key("x-chaos-duplicate") {
@@ -122,15 +129,81 @@ pub async fn duplicate_verified(
                         delivery.properties.clone().with_headers(headers),
                     )
                     .await;
-                if let Ok(confirm) = sent
-                    && confirm.await.is_ok()
-                {
-                    figures.duplicates.fetch_add(1, Ordering::Relaxed);
+                let confirmed = match sent {
+                    Ok(confirm) => confirm.await.is_ok_and(|c| c.is_ack()),
+                    Err(_) => false,
+                };
+                if !confirmed {
+                    // Given back (on a lost channel that happens anyway): it comes again.
+                    let again = BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    };
+                    let _ = delivery.acker.nack(again).await;
+                    continue;
+                }
+                figures.duplicates.fetch_add(1, Ordering::Relaxed);
+                let order = serde_json::from_slice::<serde_json::Value>(&delivery.data)
+                    .ok()
+                    .and_then(|v| v["order_id"].as_str().and_then(|s| s.parse().ok()));
+                if let (Some(order), Ok(mut seen)) = (order, seen.lock()) {
+                    seen.insert(order);
                 }
             }
             let _ = delivery.acker.ack(BasicAckOptions::default()).await;
         }
-    })
+        let _ = channel
+            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+            .await;
+        let _ = connection.close(200, "chaos over".into()).await;
+    });
+    (task, duplicated)
+}
+
+/// A connection, a confirm-mode channel and a consumer on the duplicator's queue, declared
+/// (durable, bound to `order.verified`, removed by the broker 10 minutes after its last use
+/// should the test die before deleting it) if it is not there yet.
+async fn duplicator_consumer(
+    url: &str,
+    names: &Names,
+    queue: &str,
+) -> lapin::Result<(Connection, Channel, Consumer)> {
+    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let mut arguments = FieldTable::default();
+    arguments.insert(ShortString::from("x-expires"), AMQPValue::LongInt(600_000));
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            arguments,
+        )
+        .await?;
+    channel
+        .queue_bind(
+            queue.into(),
+            names.exchange(Exchange::Events).as_str().into(),
+            "order.verified".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    channel.basic_qos(64, BasicQosOptions::default()).await?;
+    let consumer = channel
+        .basic_consume(
+            queue.into(),
+            "duplicator".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((connection, channel, consumer))
 }
 
 /// Malformed messages straight into every work queue; returns their ids and queues.
@@ -183,16 +256,36 @@ pub async fn inject_poison(env: &TestEnv) -> Vec<(Uuid, &'static str)> {
     ids
 }
 
-pub async fn restart_broker() {
-    for step in ["stop_app", "start_app"] {
-        let status = Command::new("rabbitmqctl")
+/// When the broker's application was stopped and when it was running again.
+pub struct BrokerRestart {
+    pub stopped: chrono::DateTime<chrono::Utc>,
+    pub started: chrono::DateTime<chrono::Utc>,
+}
+
+/// Stops the broker's application (`rabbitmqctl stop_app`: every connection is closed and
+/// refused), keeps it stopped for a few seconds and starts it again (`start_app`, which returns
+/// once it runs). A failed start is retried; the broker is never left stopped without a panic
+/// saying how to start it.
+pub async fn restart_broker() -> BrokerRestart {
+    let rabbitmqctl = |step: &'static str| async move {
+        Command::new("rabbitmqctl")
             .arg(step)
-            .status()
+            .output()
             .await
-            .expect("rabbitmqctl");
-        assert!(status.success(), "rabbitmqctl {step}");
-        if step == "stop_app" {
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            .is_ok_and(|o| o.status.success())
+    };
+    assert!(rabbitmqctl("stop_app").await, "rabbitmqctl stop_app failed");
+    let stopped = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for attempt in 1..=3 {
+        if rabbitmqctl("start_app").await {
+            return BrokerRestart {
+                stopped,
+                started: chrono::Utc::now(),
+            };
         }
+        eprintln!("rabbitmqctl start_app failed (attempt {attempt} of 3)");
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
+    panic!("the broker is stopped and `rabbitmqctl start_app` failed: run it by hand");
 }

@@ -54,6 +54,30 @@ pub async fn orderflow_json(env: &TestEnv, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("JSON on stdout")
 }
 
+/// Runs `orderflow check --in-flight-secs 0 --outbox-secs 0` until it passes (the replicas
+/// may still be draining their outboxes) or `within` has passed; then fails the test with the
+/// last report.
+pub async fn assert_check_passes(env: &TestEnv, within: std::time::Duration) {
+    let deadline = std::time::Instant::now() + within;
+    let check = loop {
+        let check = orderflow(
+            env,
+            &["check", "--in-flight-secs", "0", "--outbox-secs", "0"],
+        )
+        .await;
+        if check.status.success() || std::time::Instant::now() > deadline {
+            break check;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
+    assert!(
+        check.status.success(),
+        "orderflow check failed:\n{}\n{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
 /// Declares every service's exchanges and queues from this process, so the environment
 /// deletes them when it is dropped (it deletes what its own process declared).
 pub async fn declare_topology(env: &TestEnv) {

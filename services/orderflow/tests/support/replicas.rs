@@ -35,6 +35,7 @@ pub struct Figures {
     pub exits: AtomicUsize,
     pub closed_connections: AtomicUsize,
     pub duplicates: AtomicUsize,
+    pub duplicator_reconnects: AtomicUsize,
 }
 
 pub struct Replica {

@@ -1,7 +1,13 @@
 //! A shop placing orders over the public HTTP API, as the chaos suite needs it: stock that
 //! suffices, card payments (an invoice paid by transfer waits for money, a person's step), one
-//! order in 50 for an unknown SKU (rejected on purpose), and retries while a replica restarts.
+//! order in 50 for an unknown SKU (rejected on purpose), and retries while a replica restarts;
+//! then waiting until every order is final and asserting each ended as intended.
 
+// Each test binary uses part of this module.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -146,24 +152,75 @@ pub async fn place_all(
 }
 
 /// The final status each order is meant to reach.
-pub fn intended(placed: &[(Uuid, bool)]) -> std::collections::BTreeMap<Uuid, &'static str> {
+fn intended(placed: &[(Uuid, bool)]) -> BTreeMap<Uuid, &'static str> {
     placed
         .iter()
         .map(|(id, rejected)| (*id, if *rejected { "rejected" } else { "completed" }))
         .collect()
 }
 
-/// Waits until every order of `ids` is final (completed, rejected, cancelled) or `deadline`
-/// has passed; returns each stored order's status.
-pub async fn wait_until_final(
-    db: &sqlx::PgPool,
-    ids: &[Uuid],
-    deadline: Instant,
-) -> Vec<(Uuid, String)> {
-    loop {
+/// Where a run's orders ended.
+pub struct Outcome {
+    /// Each stored order's status.
+    pub statuses: Vec<(Uuid, String)>,
+    /// The orders that did not end as intended (or were not stored), each described.
+    pub unintended: Vec<String>,
+    /// Those of them that were stored.
+    stuck: Vec<Uuid>,
+    placed: usize,
+    waited: Duration,
+}
+
+impl Outcome {
+    /// How many orders are in each status.
+    pub fn by_status(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for (_, status) in &self.statuses {
+            *counts.entry(status.clone()).or_default() += 1;
+        }
+        counts
+    }
+
+    /// The orders in `status`.
+    pub fn with_status(&self, status: &str) -> Vec<Uuid> {
+        self.statuses
+            .iter()
+            .filter(|(_, s)| s == status)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Up to `n` stored orders that did not end as intended, to find out where they stopped.
+    pub fn stuck(&self, n: usize) -> &[Uuid] {
+        &self.stuck[..self.stuck.len().min(n)]
+    }
+
+    /// Fails the test unless every order ended as intended, saying how many did not, the
+    /// first ten, the statuses, where the replicas' logs are and `more`.
+    pub fn assert_as_intended(&self, logs: &Path, more: &str) {
+        assert!(
+            self.unintended.is_empty(),
+            "{} of {} orders did not end as intended within {:.0} s ({:?}; logs in {}): {:?}\n{more}",
+            self.unintended.len(),
+            self.placed,
+            self.waited.as_secs_f64(),
+            self.by_status(),
+            logs.display(),
+            &self.unintended[..self.unintended.len().min(10)]
+        );
+    }
+}
+
+/// Waits until every order of `placed` (id, meant to be rejected) is final — completed,
+/// rejected, cancelled — or `deadline` has passed, and says where each ended.
+pub async fn outcome(db: &sqlx::PgPool, placed: &[(Uuid, bool)], deadline: Instant) -> Outcome {
+    let started = Instant::now();
+    let intended = intended(placed);
+    let ids: Vec<Uuid> = intended.keys().copied().collect();
+    let statuses = loop {
         let rows: Vec<(Uuid, String)> =
             sqlx::query_as("SELECT id, status FROM orders WHERE id = ANY($1)")
-                .bind(ids)
+                .bind(&ids)
                 .fetch_all(db)
                 .await
                 .expect("order statuses");
@@ -172,28 +229,45 @@ pub async fn wait_until_final(
             .filter(|(_, s)| ["completed", "rejected", "cancelled"].contains(&s.as_str()))
             .count();
         if done == ids.len() || Instant::now() > deadline {
-            return rows;
+            break rows;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// The orders that did not end as `intended` (or were not stored), for an assertion message.
-pub fn unintended(
-    intended: &std::collections::BTreeMap<Uuid, &'static str>,
-    statuses: &[(Uuid, String)],
-) -> Vec<String> {
-    let mut wrong: Vec<String> = statuses
+    };
+    let stuck: Vec<Uuid> = statuses
+        .iter()
+        .filter(|(id, s)| intended.get(id) != Some(&s.as_str()))
+        .map(|(id, _)| *id)
+        .collect();
+    let mut unintended: Vec<String> = statuses
         .iter()
         .filter(|(id, s)| intended.get(id) != Some(&s.as_str()))
         .map(|(id, s)| format!("{id}: {s} (meant {})", intended.get(id).unwrap_or(&"?")))
         .collect();
-    let stored: std::collections::HashSet<Uuid> = statuses.iter().map(|(id, _)| *id).collect();
-    wrong.extend(
+    let stored: HashSet<Uuid> = statuses.iter().map(|(id, _)| *id).collect();
+    unintended.extend(
         intended
             .keys()
             .filter(|id| !stored.contains(id))
             .map(|id| format!("{id}: not stored")),
     );
-    wrong
+    Outcome {
+        statuses,
+        unintended,
+        stuck,
+        placed: placed.len(),
+        waited: started.elapsed(),
+    }
+}
+
+/// [`outcome`] within `within` from now, failing the test unless every order ended as
+/// intended.
+pub async fn assert_final_as_intended(
+    db: &sqlx::PgPool,
+    placed: &[(Uuid, bool)],
+    within: Duration,
+    logs: &Path,
+) -> Outcome {
+    let outcome = outcome(db, placed, Instant::now() + within).await;
+    outcome.assert_as_intended(logs, "");
+    outcome
 }
