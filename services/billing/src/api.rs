@@ -294,7 +294,7 @@ async fn receive_payment(
         }
         Err(ReceiveError::Unexpected(e)) => return Err(e.into()),
     };
-    tx.commit().await?;
+    orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?;
     let status = if balance.duplicate {
         StatusCode::OK
     } else {
@@ -357,7 +357,7 @@ async fn refund(
         }
         Err(e) => return Err(Problem::conflict(e.to_string())),
     };
-    tx.commit().await?;
+    orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?;
     Ok((StatusCode::CREATED, axum::Json(done)).into_response())
 }
 

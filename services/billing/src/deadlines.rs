@@ -138,7 +138,7 @@ async fn expire_holds(pool: &PgPool, billing: &Billing) -> anyhow::Result<()> {
             requested_by: Some(crate::NAME.to_owned()),
         };
         cause.publish(&mut tx, request).await?;
-        tx.commit().await?;
+        orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?;
         tracing::info!(%order_id, "payment hold expired; cancellation requested");
     }
     Ok(())

@@ -44,7 +44,7 @@ async fn round(pool: &PgPool, billing: &Billing) -> anyhow::Result<()> {
     for order_id in pending {
         let mut tx = pool.begin().await?;
         match billing.recheck(&mut tx, order_id).await {
-            Ok(()) => tx.commit().await?,
+            Ok(()) => orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?,
             Err(e) => {
                 tracing::warn!(%order_id, error = format!("{e:#}"), "pending payment still unresolved");
                 tx.rollback().await?;

@@ -237,7 +237,7 @@ async fn set_mode(
     };
     let mut tx = api.pool.begin().await?;
     api.floor.set_mode(&mut tx, &code, mode).await?;
-    tx.commit().await?;
+    orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?;
     Ok(Json(WarehouseMode {
         warehouse: code,
         mode,
@@ -439,7 +439,7 @@ async fn confirm_pick(
         .await
         .map_err(problem)?;
     let view = views::pick_list(&mut tx, id).await?;
-    tx.commit().await?;
+    orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?;
     view.map(Json)
         .ok_or_else(|| Problem::not_found(format!("no pick list {id}")))
 }
@@ -508,7 +508,7 @@ async fn close_parcel(
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
-    tx.commit().await?;
+    orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?;
     Ok((
         StatusCode::CREATED,
         Json(ParcelClosed {
@@ -561,6 +561,6 @@ async fn complete_task(
     .bind(id)
     .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
+    orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?;
     Ok(Json(task))
 }

@@ -37,13 +37,15 @@ pub use packing::PackingRules;
 pub use warehouse::{FulfilmentSettings, Mode};
 
 pub const NAME: &str = "fulfilment";
+/// Its PostgreSQL schema and config section.
+pub const SCHEMA: &str = "fulfilment";
 pub const QUEUE: &str = "fulfilment.orders";
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 pub fn spec() -> ServiceSpec {
     ServiceSpec {
         name: NAME,
-        schema: "fulfilment",
+        schema: SCHEMA,
         migrator: &MIGRATOR,
         queues: vec![
             QueueSpec::new(QUEUE)

@@ -129,7 +129,7 @@ async fn round(pool: &PgPool, floor: &Floor) -> anyhow::Result<Option<DateTime<U
         .fetch_all(&mut *tx)
         .await?;
         if claimed.is_empty() {
-            tx.commit().await?;
+            orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?;
             break;
         }
         for order_id in claimed {
@@ -146,7 +146,7 @@ async fn round(pool: &PgPool, floor: &Floor) -> anyhow::Result<Option<DateTime<U
                 }
             }
         }
-        tx.commit().await?;
+        orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?;
     }
     Ok(sqlx::query_scalar(
         "SELECT min(due_at) FROM pick_lists WHERE mode = 'automatic' AND status IN ('open', 'picked')",

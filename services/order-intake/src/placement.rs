@@ -1,6 +1,6 @@
 //! Placing an order: the order, its lines, the first timeline entry and the `order.placed`
-//! message are written in one transaction, so a placed order is always announced and a refused
-//! one leaves nothing behind.
+//! message (and the idempotency key with its answer) are written in one statement, so a placed
+//! order is always announced and a refused one leaves nothing behind.
 //!
 //! Both guards against doubles rest on unique constraints, never on a look-up before the insert,
 //! so two concurrent requests cannot both pass: the `Idempotency-Key` is the primary key of
@@ -11,16 +11,17 @@ use anyhow::Context;
 use chrono::SubsecRound;
 use orderflow_messages::Envelope;
 use orderflow_messages::order::Placed;
+use orderflow_runtime::amqp::Outgoing;
 use orderflow_runtime::database::violates;
 use orderflow_runtime::outbox;
 use serde_json::Value;
+use sqlx::PgPool;
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::lifecycle::Status;
 use crate::timeline::{self, Entry};
-use crate::{NAME, orders};
+use crate::{NAME, SCHEMA, orders};
 
 /// How a request to place an order ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,44 +66,30 @@ pub async fn place(
     request: Request<'_>,
 ) -> Result<Placement, PlacementError> {
     let order_id = Uuid::now_v7();
-    let mut tx = pool.begin().await.context("starting a transaction")?;
-    if let Some(key) = request.idempotency_key {
-        // The body's fingerprint is computed by PostgreSQL from its `jsonb` form (keys sorted,
-        // spacing normalised), so the same order written differently is the same request. A key
-        // older than its lifetime is taken over as if it were new.
-        let claimed = sqlx::query(
-            "INSERT INTO idempotency_keys (key, request_hash, order_id) \
-             VALUES ($1, sha256(convert_to(($2::jsonb)::text, 'UTF8')), $3) \
-             ON CONFLICT (key) DO UPDATE SET request_hash = EXCLUDED.request_hash, \
-             order_id = EXCLUDED.order_id, response_status = NULL, response_body = NULL, \
-             created_at = now(), updated_at = now() \
-             WHERE idempotency_keys.created_at < now() - make_interval(secs => $4)",
-        )
-        .bind(key)
-        .bind(request.body)
-        .bind(order_id)
-        .bind(request.key_lifetime.as_secs_f64())
-        .execute(&mut *tx)
-        .await
-        .context("claiming the idempotency key")?
-        .rows_affected()
-            == 1;
-        if !claimed {
-            tx.rollback().await.context("rolling back")?;
-            return replay(pool, key, request.body).await;
-        }
-    }
-
     let channel = order.channel.as_str();
     let external_reference = order.external_reference.clone();
     let mut envelope = Envelope::new(NAME, order_id, order);
     // Stored with PostgreSQL's precision, so the answer below is what a read shows later.
     envelope.occurred_at = envelope.occurred_at.trunc_subsecs(6);
     let first = first_entry(&envelope, request);
-    match insert(&mut tx, order_id, &envelope, &first, request).await {
-        Ok(()) => {}
+    let message = Outgoing::from_envelope(&envelope, None)?;
+    // The answer is known before anything is stored; an idempotency key keeps it for replays.
+    let view = orders::OrderView::placed(
+        order_id,
+        &envelope.payload,
+        envelope.occurred_at,
+        request.shop,
+        first.clone(),
+    );
+    let body = serde_json::to_value(view).context("serialising the order")?;
+    match insert(pool, &envelope, &first, &message, &body, request).await {
+        Ok(true) => {}
+        // The key belongs to an earlier request (committed, or it was waited for).
+        Ok(false) => {
+            let key = request.idempotency_key.unwrap_or_default();
+            return replay(pool, key, request.body).await;
+        }
         Err(e) if violates(&e, "orders_external_reference_unique") => {
-            tx.rollback().await.context("rolling back")?;
             let existing: Uuid = sqlx::query_scalar(
                 "SELECT id FROM orders WHERE channel = $1 AND external_reference = $2",
             )
@@ -115,26 +102,7 @@ pub async fn place(
         }
         Err(e) => return Err(anyhow::Error::new(e).context("storing the order").into()),
     }
-    outbox::enqueue(&mut tx, &envelope, None).await?;
-    let view = orders::OrderView::placed(
-        order_id,
-        &envelope.payload,
-        envelope.occurred_at,
-        request.shop,
-        first,
-    );
-    let body = serde_json::to_value(view).context("serialising the order")?;
-    if let Some(key) = request.idempotency_key {
-        sqlx::query(
-            "UPDATE idempotency_keys SET response_status = 201, response_body = $2 WHERE key = $1",
-        )
-        .bind(key)
-        .bind(&body)
-        .execute(&mut *tx)
-        .await
-        .context("remembering the answer for replays")?;
-    }
-    tx.commit().await.context("committing the order")?;
+    outbox::wake(SCHEMA);
     metrics::counter!("orderflow_orders_total", "service" => NAME, "channel" => channel)
         .increment(1);
     tracing::info!(%order_id, channel, "order placed");
@@ -177,14 +145,19 @@ fn first_entry(envelope: &Envelope<Placed>, request: Request<'_>) -> Entry {
     .requested_by(Some(request.requested_by.to_owned()))
 }
 
-/// The order, its lines and its first timeline entry, in one statement.
+/// The whole placement in one statement, so one round trip and one commit: the idempotency key
+/// (if any) with its answer, the order, its lines, its first timeline entry and its
+/// `order.placed` in the outbox. `false` if the key is an earlier request's: then nothing is
+/// written. A second request with the same key waits for the first's commit, then finds the
+/// key taken. A taken `(channel, external_reference)` fails the statement, writing nothing.
 async fn insert(
-    conn: &mut PgConnection,
-    order_id: Uuid,
+    pool: &PgPool,
     envelope: &Envelope<Placed>,
     first: &Entry,
+    message: &Outgoing,
+    body: &Value,
     request: Request<'_>,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let order = &envelope.payload;
     let line_nos: Vec<i32> = order
         .lines
@@ -204,25 +177,44 @@ async fn insert(
         .iter()
         .map(|l| Json(&l.customisations))
         .collect();
-    sqlx::query(
-        "WITH placed AS ( \
+    // The body's fingerprint is computed by PostgreSQL from its `jsonb` form (keys sorted,
+    // spacing normalised), so the same order written differently is the same request. A key
+    // older than its lifetime is taken over as if it were new.
+    let stored: i64 = sqlx::query_scalar(
+        "WITH claimed AS ( \
+             INSERT INTO idempotency_keys (key, request_hash, order_id, response_status, \
+             response_body) \
+             SELECT $26, sha256(convert_to(($27::jsonb)::text, 'UTF8')), $1, 201, $28 \
+             WHERE $26::text IS NOT NULL \
+             ON CONFLICT (key) DO UPDATE SET request_hash = EXCLUDED.request_hash, \
+             order_id = EXCLUDED.order_id, response_status = EXCLUDED.response_status, \
+             response_body = EXCLUDED.response_body, created_at = now(), updated_at = now() \
+             WHERE idempotency_keys.created_at < now() - make_interval(secs => $29) \
+             RETURNING 1), \
+         go AS (SELECT 1 WHERE $26::text IS NULL OR EXISTS (SELECT 1 FROM claimed)), \
+         placed AS ( \
              INSERT INTO orders (id, channel, external_reference, status, progress, customer_id, \
              customer_email, customer_name, currency, shipping_address, billing_address, \
              delivery, payment_method, coupon_code, created_at, updated_at, shop) \
-             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) \
-             RETURNING id), \
+             SELECT $1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15 \
+             FROM go RETURNING id), \
          lines AS ( \
              INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price, \
              customisations) \
              SELECT placed.id, l.line_no, l.sku, l.quantity, l.unit_price, \
              ARRAY(SELECT jsonb_array_elements_text(l.customisations)) \
              FROM placed, unnest($16::int4[], $17::text[], $18::int4[], $19::int8[], \
-             $20::jsonb[]) AS l(line_no, sku, quantity, unit_price, customisations)) \
-         INSERT INTO timeline (order_id, message_id, kind, status, producer, detail, \
-         occurred_at, requested_by) \
-         SELECT placed.id, $21, $22, $4, $23, $24, $14, $25 FROM placed",
+             $20::jsonb[]) AS l(line_no, sku, quantity, unit_price, customisations)), \
+         entry AS ( \
+             INSERT INTO timeline (order_id, message_id, kind, status, producer, detail, \
+             occurred_at, requested_by) \
+             SELECT placed.id, $21, $22, $4, $23, $24, $14, $25 FROM placed), \
+         announced AS ( \
+             INSERT INTO outbox (message_id, exchange, routing_key, kind, body) \
+             SELECT $30, $31, $32, $33, $34 FROM placed) \
+         SELECT count(*) FROM placed",
     )
-    .bind(order_id)
+    .bind(envelope.order_id)
     .bind(order.channel.as_str())
     .bind(&order.external_reference)
     .bind(Status::Placed.as_str())
@@ -247,7 +239,16 @@ async fn insert(
     .bind(&first.producer)
     .bind(&first.detail)
     .bind(&first.requested_by)
-    .execute(&mut *conn)
+    .bind(request.idempotency_key)
+    .bind(request.body)
+    .bind(body)
+    .bind(request.key_lifetime.as_secs_f64())
+    .bind(message.message_id)
+    .bind(message.exchange.name())
+    .bind(&message.routing_key)
+    .bind(&message.kind)
+    .bind(&message.body)
+    .fetch_one(pool)
     .await?;
-    Ok(())
+    Ok(stored == 1)
 }

@@ -311,7 +311,7 @@ async fn collected(
             HandleError::Permanent(why) => Problem::conflict(why),
         })?;
     match outcome {
-        Collection::Collected => tx.commit().await?,
+        Collection::Collected => orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?,
         Collection::AlreadyCollected => {}
         Collection::Unknown => return Err(Problem::not_found(format!("no shipment `{id}`"))),
         Collection::OtherCarrier(carrier) => {

@@ -142,6 +142,6 @@ pub async fn sweep(pool: &PgPool, deadline: Deadline) -> anyhow::Result<usize> {
             outbox::enqueue(&mut tx, &envelope, None).await?;
         }
     }
-    tx.commit().await?;
+    orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?;
     Ok(overdue.len())
 }

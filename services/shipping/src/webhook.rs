@@ -281,7 +281,7 @@ async fn accept<E: Event>(
     envelope.correlation_id = correlation_id.unwrap_or(order_id);
     envelope.causation_id = request_message_id;
     outbox::enqueue(&mut tx, &envelope, Some(code)).await?;
-    tx.commit().await?;
+    orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?;
     Ok(answer(false))
 }
 

@@ -143,7 +143,7 @@ pub async fn refill(
             Err(HandleError::Transient(e)) => return Err(e),
         }
     }
-    tx.commit().await?;
+    orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?;
     Ok(served_count)
 }
 
@@ -295,7 +295,7 @@ pub async fn hold_overdue(pool: &PgPool, settings: &VerificationSettings) -> any
         };
         publish(&mut tx, &cause.0, on_hold).await?;
     }
-    tx.commit().await?;
+    orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?;
     Ok(count)
 }
 

@@ -202,7 +202,7 @@ pub async fn receive(
         crate::low_stock::mark(&mut tx, warehouse_code, line.sku.as_str()).await?;
         levels[i] = Some(level);
     }
-    tx.commit().await?;
+    orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?;
     Ok(levels.into_iter().flatten().collect())
 }
 
@@ -273,6 +273,6 @@ pub async fn adjust(
         let envelope = Envelope::new(crate::NAME, Uuid::nil(), low);
         enqueue(&mut tx, &envelope, None).await?;
     }
-    tx.commit().await?;
+    orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?;
     Ok(level)
 }

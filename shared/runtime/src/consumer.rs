@@ -101,6 +101,8 @@ pub struct ConsumerLoop<H> {
     /// Unprefixed queue name; also the inbox's `consumer` column.
     pub queue: String,
     pub names: Names,
+    /// The service's schema: whose outbox relay a commit wakes.
+    pub schema: &'static str,
     pub pool: PgPool,
     pub broker: std::sync::Arc<crate::amqp::Broker>,
     pub publisher: Publisher,
@@ -309,7 +311,7 @@ impl<H: Handler> ConsumerLoop<H> {
             }
             self.handler.handle(&mut tx, msg).instrument(span).await?;
         }
-        tx.commit().await?;
+        crate::outbox::commit(tx, self.schema).await?;
         Ok(())
     }
 

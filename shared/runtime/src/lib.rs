@@ -8,7 +8,7 @@
 //! 2. [`amqp`]: one connection for publishing and one for consuming, heartbeats on, automatic
 //!    recovery on; [`topology`] declares exchanges, quorum queues and their dead-letter queues;
 //! 3. [`outbox`]: the relay that publishes what handlers and HTTP requests wrote to the outbox,
-//!    woken by `LISTEN/NOTIFY`, with publisher confirms and `mandatory`;
+//!    woken in-process after each commit that wrote to it, with publisher confirms and `mandatory`;
 //! 4. [`consumer`]: one loop per queue that takes buffered deliveries in batches, deduplicates
 //!    them in the [`inbox`](consumer) inside the handler's transaction and acks after commit;
 //! 5. [`http`]: `/healthz`, `/readyz`, `/metrics` next to the service's `/v1` API, guarded by

@@ -1,19 +1,29 @@
 //! The transactional outbox.
 //!
 //! A handler or an HTTP request writes the messages it causes with [`enqueue`] in the same
-//! transaction as its state change, so either both happen or neither. The [`Relay`] publishes
-//! them: it wakes on `NOTIFY` (sent by [`enqueue`] and delivered at commit), claims a batch with
-//! `FOR UPDATE SKIP LOCKED` (several replicas relay side by side without sending a row twice),
-//! publishes it pipelined with confirms, and deletes what the broker confirmed in the same
-//! transaction that claimed it. If the process dies between confirm and delete, the rows are
-//! published again; consumers deduplicate on `message_id`, so that is harmless.
+//! transaction as its state change, so either both happen or neither, and ends that transaction
+//! with [`commit`], which wakes the process's relay once the rows are visible. The [`Relay`]
+//! claims a batch with `FOR UPDATE SKIP LOCKED` (several replicas relay side by side without
+//! sending a row twice), publishes it pipelined with confirms, and deletes what the broker
+//! confirmed in the same transaction that claimed it. If the process dies between confirm and
+//! delete, the rows are published again; consumers deduplicate on `message_id`, so that is
+//! harmless.
+//!
+//! The wake-up is in-process, not PostgreSQL's `NOTIFY`: a transaction that notifies holds a
+//! database-wide lock from before its commit record is flushed until after, so every committing
+//! transaction that notifies waits for the previous one's disk flush. Measured with pgbench on
+//! the development machine (16 clients, one insert per transaction): 3,200–3,500 commits/s
+//! without `NOTIFY`, 650–750 with it. Each replica relays what it committed itself at once; rows
+//! of a replica that died before relaying them are found by the others' [`FALLBACK_POLL`].
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
 use orderflow_messages::{Envelope, Event, Exchange};
-use sqlx::postgres::PgListener;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -21,30 +31,47 @@ use crate::amqp::{Outgoing, PublishError, Publisher};
 
 /// Most rows published per round.
 const BATCH: i64 = 500;
-/// Safety net: a relay looks for due rows this often even without a notification (after a
-/// reconnect of its listener, or for rows waiting on a retry delay).
-const FALLBACK_POLL: Duration = Duration::from_secs(2);
+/// A relay also looks for due rows this often without being woken: rows committed by a replica
+/// that died before relaying them, and rows waiting on a retry delay.
+pub const FALLBACK_POLL: Duration = Duration::from_secs(2);
 
-/// The notification channel of the outbox in `schema`.
-pub fn channel_name(schema: &str) -> String {
-    format!("orderflow_outbox_{schema}")
+/// The wake-up of this process's relays of `schema` (a counter; each relay holds a receiver).
+fn wakes(schema: &str) -> watch::Sender<u64> {
+    static WAKES: OnceLock<Mutex<HashMap<String, watch::Sender<u64>>>> = OnceLock::new();
+    let mut wakes = WAKES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    wakes
+        .entry(schema.to_owned())
+        .or_insert_with(|| watch::channel(0).0)
+        .clone()
 }
 
-/// Writes `envelope` to the outbox of the current schema, in the caller's transaction.
-/// `carrier` is the carrier's code for carrier commands (see [`Outgoing::from_envelope`]).
+/// Wakes this process's relays of `schema`: call it after committing rows to its outbox.
+pub fn wake(schema: &str) {
+    wakes(schema).send_modify(|n| *n = n.wrapping_add(1));
+}
+
+/// Commits `tx`, which wrote to the outbox of `schema`, and wakes the relay to publish it.
+pub async fn commit(tx: Transaction<'_, Postgres>, schema: &str) -> sqlx::Result<()> {
+    tx.commit().await?;
+    wake(schema);
+    Ok(())
+}
+
+/// Writes `envelope` to the outbox of the current schema, in the caller's transaction, which
+/// the caller ends with [`commit`]. `carrier` is the carrier's code for carrier commands (see
+/// [`Outgoing::from_envelope`]).
 pub async fn enqueue<E: Event>(
     conn: &mut PgConnection,
     envelope: &Envelope<E>,
     carrier: Option<&str>,
 ) -> anyhow::Result<()> {
     let msg = Outgoing::from_envelope(envelope, carrier)?;
-    // One round trip: the row, and a notification delivered at commit (once per transaction,
-    // however many rows it wrote).
     sqlx::query(
-        "WITH written AS ( \
-             INSERT INTO outbox (message_id, exchange, routing_key, kind, body) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING 1) \
-         SELECT pg_notify('orderflow_outbox_' || current_schema(), '') FROM written",
+        "INSERT INTO outbox (message_id, exchange, routing_key, kind, body) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(msg.message_id)
     .bind(msg.exchange.name())
@@ -93,18 +120,14 @@ pub struct Relay {
 impl Relay {
     /// Runs until `shutdown`, then drains what is due and returns.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen(&channel_name(&self.schema)).await?;
+        let mut woken = wakes(&self.schema).subscribe();
         loop {
+            // A wake-up during the round is kept: the loop comes straight back.
+            woken.mark_unchanged();
             self.drain().await;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                notified = listener.recv() => {
-                    if let Err(e) = notified {
-                        tracing::warn!(service = self.service, error = %e, "outbox listener lost; reconnecting");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                }
+                _ = woken.changed() => {}
                 _ = tokio::time::sleep(FALLBACK_POLL) => {}
             }
         }
@@ -121,8 +144,8 @@ impl Relay {
     pub async fn drain(&self) {
         loop {
             match self.publish_batch().await {
-                // A short batch took everything due: rows committed since then have notified
-                // the listener, which wakes the relay again, so a second look would be empty.
+                // A short batch took everything due: rows committed since then have woken the
+                // relay again, so a second look now would be empty.
                 Ok(n) if n < BATCH as usize => return,
                 Ok(_) => continue,
                 Err(e) => {

@@ -108,6 +108,7 @@ impl Service {
             service: self.name,
             queue: queue.to_owned(),
             names: self.broker.names.clone(),
+            schema: self.schema,
             pool: self.pool.clone(),
             broker: self.broker.clone(),
             publisher: self.publisher.clone(),

@@ -115,7 +115,7 @@ pub async fn cancel_order(
     )
     .requested_by(Some(requested_by));
     timeline::append(&mut tx, id, &entry).await?;
-    tx.commit()
+    orderflow_runtime::outbox::commit(tx, crate::SCHEMA)
         .await
         .context("committing the cancellation request")?;
     tracing::info!(order_id = %id, "cancellation requested");
@@ -265,7 +265,9 @@ pub async fn change_payment_method(
     )
     .requested_by(Some(requested_by));
     timeline::append(&mut tx, id, &entry).await?;
-    tx.commit().await.context("committing the payment method")?;
+    orderflow_runtime::outbox::commit(tx, crate::SCHEMA)
+        .await
+        .context("committing the payment method")?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(PaymentMethodChangedView {

@@ -128,7 +128,9 @@ pub async fn give_feedback(
     )
     .requested_by(Some(who(&caller)));
     timeline::append(&mut tx, id, &entry).await?;
-    tx.commit().await.context("committing the feedback")?;
+    orderflow_runtime::outbox::commit(tx, crate::SCHEMA)
+        .await
+        .context("committing the feedback")?;
     Ok((
         StatusCode::CREATED,
         axum::Json(FeedbackView {
