@@ -35,7 +35,7 @@ pub enum Placement {
 /// Who places the order and how they asked.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
-    /// The body as received, for the idempotency fingerprint.
+    /// The body as received, for the idempotency fingerprint (`null` without a key).
     pub body: &'a Value,
     /// The `Idempotency-Key`, already scoped to the caller.
     pub idempotency_key: Option<&'a str>,
