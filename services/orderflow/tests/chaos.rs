@@ -121,7 +121,8 @@ async fn orders_survive_killed_replicas_closed_connections_a_broker_restart_dupl
     }
     chaos.cancel();
     let _ = closer.await;
-    let _ = duplicator.await;
+    let stopped = tokio::time::timeout(Duration::from_secs(30), duplicator).await;
+    assert!(stopped.is_ok(), "the duplicator did not stop within 30 s");
     let diagnosis = if outcome.unintended.is_empty() {
         String::new()
     } else {

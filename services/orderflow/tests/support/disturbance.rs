@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
@@ -60,11 +61,17 @@ pub type Duplicated = Arc<std::sync::Mutex<HashSet<Uuid>>>;
 /// broker restarting) before it gives up and says so.
 const RECONNECT_FOR: Duration = Duration::from_secs(90);
 
+/// The longest the duplicator waits for the broker in one step (copying a message: publish,
+/// confirm, ack; opening a connection). When the connection dies between a request and its
+/// answer, lapin may never resolve the request; past this the connection counts as lost.
+const BROKER_STEP: Duration = Duration::from_secs(10);
+
 /// Delivers every `order.verified` twice: a durable queue of its own sees each and republishes
 /// it with the same message id (marked, so the copy is not copied again). The queue outlives
 /// the broker restarting and the duplicator's connection, so after a reconnect it finds what
 /// arrived meanwhile and nothing is missed; a message it held unacked is redelivered and copied
-/// again (harmless: the consumers' inbox skips it). Returns the task and the orders whose
+/// again (harmless: the consumers' inbox skips it). Every wait on the broker is bounded, so the
+/// task ends soon after `chaos` is cancelled. Returns the task and the orders whose
 /// `order.verified` it copied.
 pub async fn duplicate_verified(
     env: &TestEnv,
@@ -74,90 +81,131 @@ pub async fn duplicate_verified(
     let url = env.settings.amqp.url.expose().to_owned();
     let names = env.names();
     let queue = names.queue("chaos.duplicator");
-    let (connection, channel, consumer) = duplicator_consumer(&url, &names, &queue)
+    let opened = duplicator_consumer(&url, &names, &queue)
         .await
         .expect("the duplicator's queue and consumer");
     let duplicated = Duplicated::default();
     let seen = duplicated.clone();
     let task = tokio::spawn(async move {
         let events = names.exchange(Exchange::Events);
-        let (mut connection, mut channel, mut consumer) = (connection, channel, consumer);
-        'consuming: loop {
-            let delivery = tokio::select! {
+        let (mut connection, mut channel, mut consumer) = opened;
+        loop {
+            let next = tokio::select! {
                 _ = chaos.cancelled() => break,
                 next = consumer.next() => next,
+                _ = lost(&connection) => None,
             };
-            let Some(Ok(delivery)) = delivery else {
-                // The connection is gone (closed, or the broker stopped): open a new one.
-                let lost = Instant::now();
-                let mut pause = Duration::from_millis(250);
-                loop {
-                    tokio::select! {
-                        _ = chaos.cancelled() => break 'consuming,
-                        _ = tokio::time::sleep(pause) => {}
-                    }
-                    match duplicator_consumer(&url, &names, &queue).await {
-                        Ok(opened) => {
-                            (connection, channel, consumer) = opened;
-                            figures
-                                .duplicator_reconnects
-                                .fetch_add(1, Ordering::Relaxed);
-                            continue 'consuming;
-                        }
-                        Err(e) if lost.elapsed() > RECONNECT_FOR => {
-                            eprintln!(
-                                "duplicator: no connection for {RECONNECT_FOR:?}, giving up: {e}"
-                            );
-                            break 'consuming;
-                        }
-                        Err(_) => pause = (pause * 2).min(Duration::from_secs(2)),
-                    }
-                }
-            };
-            let mut headers = delivery.properties.headers().clone().unwrap_or_default();
-            if !headers.inner().contains_key("x-chaos-duplicate") {
-                headers.insert(
-                    ShortString::from("x-chaos-duplicate"),
-                    AMQPValue::Boolean(true),
-                );
-                let sent = channel
-                    .basic_publish(
-                        events.as_str().into(),
-                        "order.verified".into(),
-                        BasicPublishOptions::default(),
-                        &delivery.data,
-                        delivery.properties.clone().with_headers(headers),
-                    )
-                    .await;
-                let confirmed = match sent {
-                    Ok(confirm) => confirm.await.is_ok_and(|c| c.is_ack()),
-                    Err(_) => false,
-                };
-                if !confirmed {
-                    // Given back (on a lost channel that happens anyway): it comes again.
-                    let again = BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    };
-                    let _ = delivery.acker.nack(again).await;
+            if let Some(Ok(delivery)) = next {
+                let copying = copy(&channel, &events, delivery, &figures, &seen);
+                if tokio::time::timeout(BROKER_STEP, copying).await.is_ok() {
                     continue;
                 }
-                figures.duplicates.fetch_add(1, Ordering::Relaxed);
-                let order = serde_json::from_slice::<serde_json::Value>(&delivery.data)
-                    .ok()
-                    .and_then(|v| v["order_id"].as_str().and_then(|s| s.parse().ok()));
-                if let (Some(order), Ok(mut seen)) = (order, seen.lock()) {
-                    seen.insert(order);
-                }
             }
-            let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+            // The connection is gone (closed, the broker stopped, or a step got no answer).
+            let _ = tokio::time::timeout(BROKER_STEP, connection.close(200, "lost".into())).await;
+            match reconnect(&url, &names, &queue, &chaos).await {
+                Some(opened) => {
+                    (connection, channel, consumer) = opened;
+                    figures
+                        .duplicator_reconnects
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                None => break,
+            }
         }
-        let _ = channel
-            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-            .await;
-        let _ = connection.close(200, "chaos over".into()).await;
+        let tidy = async {
+            let _ = channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
+            let _ = connection.close(200, "chaos over".into()).await;
+        };
+        let _ = tokio::time::timeout(BROKER_STEP, tidy).await;
     });
     (task, duplicated)
+}
+
+/// Resolves once `connection` is no longer connected.
+async fn lost(connection: &Connection) {
+    while connection.status().connected() {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Opens the duplicator's connection again, with backoff, for up to [`RECONNECT_FOR`]; `None`
+/// if `chaos` ends first or it gives up (and says why).
+async fn reconnect(
+    url: &str,
+    names: &Names,
+    queue: &str,
+    chaos: &CancellationToken,
+) -> Option<(Connection, Channel, Consumer)> {
+    let lost = Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        tokio::select! {
+            _ = chaos.cancelled() => return None,
+            _ = tokio::time::sleep(pause) => {}
+        }
+        let error =
+            match tokio::time::timeout(BROKER_STEP, duplicator_consumer(url, names, queue)).await {
+                Ok(Ok(opened)) => return Some(opened),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {BROKER_STEP:?}"),
+            };
+        if lost.elapsed() > RECONNECT_FOR {
+            eprintln!("duplicator: no connection for {RECONNECT_FOR:?}, giving up: {error}");
+            return None;
+        }
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Republishes `delivery` (unless it is a copy itself) with the same message id, confirmed,
+/// then acks it; a copy that is not confirmed is given back to come again.
+async fn copy(
+    channel: &Channel,
+    events: &str,
+    delivery: Delivery,
+    figures: &Figures,
+    seen: &Duplicated,
+) {
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    if !headers.inner().contains_key("x-chaos-duplicate") {
+        headers.insert(
+            ShortString::from("x-chaos-duplicate"),
+            AMQPValue::Boolean(true),
+        );
+        let sent = channel
+            .basic_publish(
+                events.into(),
+                "order.verified".into(),
+                BasicPublishOptions::default(),
+                &delivery.data,
+                delivery.properties.clone().with_headers(headers),
+            )
+            .await;
+        let confirmed = match sent {
+            Ok(confirm) => confirm.await.is_ok_and(|c| c.is_ack()),
+            Err(_) => false,
+        };
+        if !confirmed {
+            // Given back (on a lost channel that happens anyway): it comes again.
+            let again = BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            };
+            let _ = delivery.acker.nack(again).await;
+            return;
+        }
+        figures.duplicates.fetch_add(1, Ordering::Relaxed);
+        let order = serde_json::from_slice::<serde_json::Value>(&delivery.data)
+            .ok()
+            .and_then(|v| v["order_id"].as_str().and_then(|s| s.parse().ok()));
+        if let (Some(order), Ok(mut seen)) = (order, seen.lock()) {
+            seen.insert(order);
+        }
+    }
+    let _ = delivery.acker.ack(BasicAckOptions::default()).await;
 }
 
 /// A connection, a confirm-mode channel and a consumer on the duplicator's queue, declared
@@ -256,7 +304,7 @@ pub async fn inject_poison(env: &TestEnv) -> Vec<(Uuid, &'static str)> {
     ids
 }
 
-/// When the broker's application was stopped and when it was running again.
+/// When the broker's application was told to stop and when it was running again.
 pub struct BrokerRestart {
     pub stopped: chrono::DateTime<chrono::Utc>,
     pub started: chrono::DateTime<chrono::Utc>,
@@ -274,8 +322,8 @@ pub async fn restart_broker() -> BrokerRestart {
             .await
             .is_ok_and(|o| o.status.success())
     };
-    assert!(rabbitmqctl("stop_app").await, "rabbitmqctl stop_app failed");
     let stopped = chrono::Utc::now();
+    assert!(rabbitmqctl("stop_app").await, "rabbitmqctl stop_app failed");
     tokio::time::sleep(Duration::from_secs(3)).await;
     for attempt in 1..=3 {
         if rabbitmqctl("start_app").await {
