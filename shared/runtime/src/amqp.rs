@@ -147,9 +147,17 @@ pub enum PublishError {
     },
     #[error("the broker refused the message (nack)")]
     Nacked,
+    /// Neither confirmed nor refused within [`CONFIRM_TIMEOUT`]: whether it arrived is unknown,
+    /// so the sender keeps it and sends it again (receivers deduplicate).
+    #[error("not confirmed within {} s", CONFIRM_TIMEOUT.as_secs())]
+    Unconfirmed,
     #[error(transparent)]
     Broker(#[from] lapin::Error),
 }
+
+/// Longest a batch waits for the broker's confirms. A connection that dies without the client
+/// noticing would otherwise hold the sender (and the outbox rows it locked) forever.
+pub const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Publishes with confirms and `mandatory`: a message counts as sent only once the broker has
 /// confirmed it, and a message no queue would receive is an error, not a silent drop.
@@ -187,36 +195,36 @@ impl Publisher {
     /// Publishes every message, pipelined, then waits for all confirms. One result per message,
     /// in order.
     pub async fn publish_all(&self, messages: &[Outgoing]) -> Vec<Result<(), PublishError>> {
+        let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
         let mut pending = Vec::with_capacity(messages.len());
         for msg in messages {
-            let sent = self
-                .channel
-                .basic_publish(
-                    self.names.exchange(msg.exchange).into(),
-                    msg.routing_key.as_str().into(),
-                    BasicPublishOptions {
-                        mandatory: true,
-                        immediate: false,
-                    },
-                    &msg.body,
-                    self.properties(msg),
-                )
-                .await;
-            pending.push(sent);
+            let publishing = self.channel.basic_publish(
+                self.names.exchange(msg.exchange).into(),
+                msg.routing_key.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    immediate: false,
+                },
+                &msg.body,
+                self.properties(msg),
+            );
+            pending.push(tokio::time::timeout_at(deadline, publishing).await);
         }
         let mut results = Vec::with_capacity(messages.len());
         for (msg, sent) in messages.iter().zip(pending) {
             let result = match sent {
-                Err(e) => Err(PublishError::Broker(e)),
-                Ok(confirm) => match confirm.await {
-                    Ok(Confirmation::Ack(None)) => Ok(()),
-                    Ok(Confirmation::Ack(Some(_))) => Err(PublishError::Unroutable {
+                Err(_) => Err(PublishError::Unconfirmed),
+                Ok(Err(e)) => Err(PublishError::Broker(e)),
+                Ok(Ok(confirm)) => match tokio::time::timeout_at(deadline, confirm).await {
+                    Err(_) => Err(PublishError::Unconfirmed),
+                    Ok(Ok(Confirmation::Ack(None))) => Ok(()),
+                    Ok(Ok(Confirmation::Ack(Some(_)))) => Err(PublishError::Unroutable {
                         exchange: self.names.exchange(msg.exchange),
                         routing_key: msg.routing_key.clone(),
                     }),
-                    Ok(Confirmation::Nack(_)) => Err(PublishError::Nacked),
-                    Ok(Confirmation::NotRequested) => Ok(()),
-                    Err(e) => Err(PublishError::Broker(e)),
+                    Ok(Ok(Confirmation::Nack(_))) => Err(PublishError::Nacked),
+                    Ok(Ok(Confirmation::NotRequested)) => Ok(()),
+                    Ok(Err(e)) => Err(PublishError::Broker(e)),
                 },
             };
             if result.is_ok() {
@@ -253,20 +261,24 @@ impl Publisher {
         properties: BasicProperties,
     ) -> Result<(), PublishError> {
         metrics::counter!("orderflow_messages_published_total", "exchange" => "raw").increment(1);
-        let confirm = self
-            .channel
-            .basic_publish(
-                exchange.into(),
-                routing_key.into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    immediate: false,
-                },
-                body,
-                properties,
-            )
-            .await?
-            .await?;
+        let publishing = async {
+            self.channel
+                .basic_publish(
+                    exchange.into(),
+                    routing_key.into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        immediate: false,
+                    },
+                    body,
+                    properties,
+                )
+                .await?
+                .await
+        };
+        let confirm = tokio::time::timeout(CONFIRM_TIMEOUT, publishing)
+            .await
+            .map_err(|_| PublishError::Unconfirmed)??;
         match confirm {
             Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
             Confirmation::Ack(Some(_)) => Err(PublishError::Unroutable {

@@ -195,6 +195,12 @@ impl Relay {
             match result {
                 Ok(()) => sent.push(row.id),
                 Err(PublishError::Broker(e)) => connection_error = Some(e),
+                // Kept as it is and sent again next round; a copy that did arrive is
+                // deduplicated by its receivers.
+                Err(PublishError::Unconfirmed) => {
+                    tracing::warn!(service = self.service, message_id = %row.message_id,
+                        kind = %row.kind, "outbox message not confirmed in time; sending it again");
+                }
                 Err(e) => {
                     // Unroutable or refused: keep the row, retry later with a growing delay, and
                     // say so loudly; `orderflow check` reports rows stuck here.
