@@ -129,7 +129,7 @@ async fn round(pool: &PgPool, floor: &Floor) -> anyhow::Result<Option<DateTime<U
         .fetch_all(&mut *tx)
         .await?;
         if claimed.is_empty() {
-            orderflow_runtime::outbox::commit(tx, crate::SCHEMA).await?;
+            tx.commit().await?;
             break;
         }
         for order_id in claimed {

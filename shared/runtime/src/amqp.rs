@@ -198,6 +198,11 @@ impl Publisher {
         let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
         let mut pending = Vec::with_capacity(messages.len());
         for msg in messages {
+            // Past the deadline the rest is not sent at all: it is sent again later anyway.
+            if tokio::time::Instant::now() >= deadline {
+                pending.push(None);
+                continue;
+            }
             let publishing = self.channel.basic_publish(
                 self.names.exchange(msg.exchange).into(),
                 msg.routing_key.as_str().into(),
@@ -208,14 +213,14 @@ impl Publisher {
                 &msg.body,
                 self.properties(msg),
             );
-            pending.push(tokio::time::timeout_at(deadline, publishing).await);
+            pending.push(tokio::time::timeout_at(deadline, publishing).await.ok());
         }
         let mut results = Vec::with_capacity(messages.len());
         for (msg, sent) in messages.iter().zip(pending) {
             let result = match sent {
-                Err(_) => Err(PublishError::Unconfirmed),
-                Ok(Err(e)) => Err(PublishError::Broker(e)),
-                Ok(Ok(confirm)) => match tokio::time::timeout_at(deadline, confirm).await {
+                None => Err(PublishError::Unconfirmed),
+                Some(Err(e)) => Err(PublishError::Broker(e)),
+                Some(Ok(confirm)) => match tokio::time::timeout_at(deadline, confirm).await {
                     Err(_) => Err(PublishError::Unconfirmed),
                     Ok(Ok(Confirmation::Ack(None))) => Ok(()),
                     Ok(Ok(Confirmation::Ack(Some(_)))) => Err(PublishError::Unroutable {

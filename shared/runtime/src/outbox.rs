@@ -195,18 +195,23 @@ impl Relay {
             match result {
                 Ok(()) => sent.push(row.id),
                 Err(PublishError::Broker(e)) => connection_error = Some(e),
-                // Kept as it is and sent again next round; a copy that did arrive is
-                // deduplicated by its receivers.
-                Err(PublishError::Unconfirmed) => {
-                    tracing::warn!(service = self.service, message_id = %row.message_id,
-                        kind = %row.kind, "outbox message not confirmed in time; sending it again");
-                }
+
                 Err(e) => {
-                    // Unroutable or refused: keep the row, retry later with a growing delay, and
-                    // say so loudly; `orderflow check` reports rows stuck here.
-                    let delay = 2_i64.saturating_pow(row.attempts.clamp(0, 10) as u32);
-                    tracing::error!(service = self.service, message_id = %row.message_id,
-                        kind = %row.kind, error = %e, "outbox message not accepted by the broker");
+                    // Unroutable, refused or unconfirmed (a blocked or silently dead connection;
+                    // a copy that did arrive is deduplicated by its receivers): keep the row,
+                    // retry later with a growing delay, and say so; `orderflow check` reports
+                    // rows stuck here.
+                    // Up to 17 min for a message the broker refuses, 32 s for an unconfirmed one.
+                    let unconfirmed = matches!(e, PublishError::Unconfirmed);
+                    let most = if unconfirmed { 5 } else { 10 };
+                    let delay = 2_i64.saturating_pow(row.attempts.clamp(0, most) as u32);
+                    if unconfirmed {
+                        tracing::warn!(service = self.service, message_id = %row.message_id,
+                            kind = %row.kind, error = %e, "outbox message not confirmed; sending it again later");
+                    } else {
+                        tracing::error!(service = self.service, message_id = %row.message_id,
+                            kind = %row.kind, error = %e, "outbox message not accepted by the broker");
+                    }
                     sqlx::query(
                         "UPDATE outbox SET attempts = attempts + 1, last_error = $2, \
                          next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
