@@ -9,6 +9,7 @@
 
 mod backlog;
 mod ceiling;
+mod hops;
 mod load;
 mod system;
 
@@ -69,6 +70,8 @@ struct Report {
     ratio_to_ceiling: f64,
     latency_ms: Latency,
     latency_offered_orders_per_s: f64,
+    /// The latency phase's hops from a message to the one it caused, slowest median first.
+    latency_hops: Vec<hops::Hop>,
     intake_orders_per_s: f64,
     intake_p99_ms: f64,
     peak_rss_mb: BTreeMap<String, f64>,
@@ -166,6 +169,7 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> anyhow::Result<()> {
         })
         .collect();
     let [p50, p90, p99, max] = percentiles(latencies);
+    let latency_hops = hops::measure(&env.pool("order_intake").await, &ids(&posted)).await?;
     let peak_rss_mb = system.peak_rss_mb();
     system.stop().await?;
     let backlog = if args.backlog_orders > 0 {
@@ -240,6 +244,7 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> anyhow::Result<()> {
         ratio_to_ceiling: pipeline_orders_per_s * messages_per_order / broker_ceiling,
         latency_ms: Latency { p50, p90, p99, max },
         latency_offered_orders_per_s: offered,
+        latency_hops,
         intake_orders_per_s: args.intake_orders as f64 / intake_secs,
         intake_p99_ms: intake_p99,
         peak_rss_mb,
@@ -344,6 +349,15 @@ fn print_table(r: &Report) {
             r.latency_ms.p90, r.latency_ms.p99, r.latency_ms.max
         )
     );
+    println!("  hops, message → the message it caused (ms):");
+    for hop in &r.latency_hops {
+        println!(
+            "  {:<62} p50 {:>5.0}  p99 {:>5.0}",
+            format!("{} → {}", hop.from, hop.to),
+            hop.p50_ms,
+            hop.p99_ms
+        );
+    }
     println!(
         "{:<40} {:>12.0} orders/s",
         "intake alone", r.intake_orders_per_s
