@@ -26,7 +26,7 @@ api_keys = ""
 url = "amqp://guest:guest@127.0.0.1:5672/%2f"
 prefix = ""
 prefetch = 256
-batch_size = 128
+batch_size = 16
 delivery_limit = 10
 heartbeat_secs = 30
 
