@@ -349,6 +349,7 @@ mod tests {
         assert_eq!(s.amqp.prefetch, 42);
         assert_eq!(s.amqp.batch_size, 9);
         let missing = Settings::load_with(Some(&dir.join("nope.toml")), env(&[]));
+        std::fs::remove_dir_all(&dir).expect("remove the test's directory");
         assert!(
             missing
                 .expect_err("missing file")

@@ -69,9 +69,9 @@ pub async fn measure(
             }
         }
     });
-    let drained = completions
-        .wait_for(&ids(&posted), COMPLETION_TIMEOUT, &progress)
-        .await;
+    // A large backlog takes longer than the other phases' limit: allow 20 orders/s at least.
+    let limit = COMPLETION_TIMEOUT.max(Duration::from_secs((n / 20) as u64));
+    let drained = completions.wait_for(&ids(&posted), limit, &progress).await;
     stop.cancel();
     let samples = sampler.await?;
     progress.finish();
