@@ -146,14 +146,22 @@ async fn hostile_messages_are_dead_lettered_and_hostile_requests_refused_while_o
         let reason: String = reason.chars().take(120).collect();
         println!("  {kind:<34} {reason}");
     }
-    // The carrier the request suite registered was declared by a replica, not by this process,
-    // so the environment's clean-up does not know its queues: remove them here.
+    // The carriers the request suite registered (its own and those of mutated paths) were
+    // declared by a replica, not by this process, so the environment's clean-up does not know
+    // their queues: remove every carrier queue under the prefix here.
+    let carriers = env.names().queue("carrier.");
+    let listed = std::process::Command::new("rabbitmqctl")
+        .args(["list_queues", "-q", "--no-table-headers", "name"])
+        .output()
+        .expect("rabbitmqctl list_queues");
     let broker = env.connect_broker().await;
     if let Ok(channel) = broker.create_channel().await {
-        for queue in ["carrier.hostile", "carrier.hostile.dead"] {
-            let _ = channel
-                .queue_delete(env.names().queue(queue).as_str().into(), Default::default())
-                .await;
+        for queue in String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|q| q.starts_with(&carriers))
+        {
+            let _ = channel.queue_delete(queue.into(), Default::default()).await;
         }
     }
     let _ = std::fs::remove_dir_all(&logs);
