@@ -12,10 +12,12 @@
 # Health checks are a subcommand of each binary (`order-intake healthcheck`), so nothing else is
 # needed in the image.
 
-ARG RUST_VERSION=1.95
-ARG DEBIAN=trixie
+# The two base images are build arguments whose defaults are the official ones; a registry
+# mirror or a locally built stand-in replaces them with `--build-arg`.
+ARG RUST_IMAGE=rust:1.95-slim-trixie
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian13:nonroot
 
-FROM rust:${RUST_VERSION}-slim-${DEBIAN} AS chef
+FROM ${RUST_IMAGE} AS chef
 RUN cargo install cargo-chef --locked --version ^0.1
 WORKDIR /src
 
@@ -31,7 +33,7 @@ RUN cargo build --release --locked --workspace --bins \
     # The broker definitions volume is created from this directory, owned by the runtime user.
     && mkdir -p /out/broker
 
-FROM gcr.io/distroless/cc-debian13:nonroot
+FROM ${RUNTIME_IMAGE}
 LABEL org.opencontainers.image.title="orderflow" \
       org.opencontainers.image.description="Order processing: intake, verification, fulfilment, shipping, billing" \
       org.opencontainers.image.licenses="Apache-2.0"

@@ -42,9 +42,17 @@ impl Broker {
                 .enable_auto_recover();
             Connection::connect_uri(uri.clone(), props)
         };
-        let publish = open("publish")
-            .await
-            .with_context(|| format!("connecting to RabbitMQ at {:?}", settings.url))?;
+        let publish = crate::first_connection::retry(
+            "RabbitMQ",
+            "amqp.connect_timeout_secs",
+            Duration::from_secs(settings.connect_timeout_secs),
+            || async {
+                open("publish")
+                    .await
+                    .with_context(|| format!("connecting to RabbitMQ at {:?}", settings.url))
+            },
+        )
+        .await?;
         let consume = open("consume")
             .await
             .context("opening the consume connection")?;

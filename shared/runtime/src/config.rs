@@ -29,10 +29,12 @@ prefetch = 256
 batch_size = 16
 delivery_limit = 10
 heartbeat_secs = 30
+connect_timeout_secs = 60
 
 [database]
 url = "postgres://postgres@127.0.0.1:5432/orderflow"
 max_connections = 8
+connect_timeout_secs = 60
 
 [log]
 level = "info"
@@ -116,12 +118,18 @@ pub struct AmqpSettings {
     /// `x-delivery-limit` of every queue: deliveries before a message is dead-lettered.
     pub delivery_limit: u32,
     pub heartbeat_secs: u16,
+    /// How long the first connection at start-up is retried (with backoff) before the process
+    /// gives up; 0: one try.
+    pub connect_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {
     pub url: Secret,
     pub max_connections: u32,
+    /// How long the first connection at start-up is retried (with backoff) before the process
+    /// gives up; 0: one try.
+    pub connect_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -60,7 +60,13 @@ pub async fn connect_and_migrate(
     migrator: &Migrator,
 ) -> anyhow::Result<PgPool> {
     let options = connect_options(settings.url.expose())?;
-    ensure_database(&options).await?;
+    crate::first_connection::retry(
+        "PostgreSQL",
+        "database.connect_timeout_secs",
+        Duration::from_secs(settings.connect_timeout_secs),
+        || ensure_database(&options),
+    )
+    .await?;
     {
         let mut conn = PgConnection::connect_with(&options).await?;
         let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");

@@ -15,7 +15,8 @@
 //!    [`auth`], answering errors as [`problem`] documents;
 //! 6. graceful shutdown: stop consuming, finish in-flight batches, drain the outbox, close.
 //!
-//! [`config`] loads layered settings and [`telemetry`] sets up logs and metrics; [`openapi`]
+//! The first connection to each (database, broker) is retried with backoff for a bounded time
+//! ([`first_connection`]). [`config`] loads layered settings and [`telemetry`] sets up logs and metrics; [`openapi`]
 //! is what every service's generated `/openapi.json` shares.
 //! [`testing`] gives each test its own database and queue-name prefix.
 
@@ -25,6 +26,7 @@ pub mod config;
 pub mod consumer;
 pub mod database;
 pub mod dead_letter;
+pub mod first_connection;
 pub mod healthcheck;
 pub mod http;
 pub mod openapi;

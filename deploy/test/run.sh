@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The README's test command: everything the tests need, installed and started if missing, then
+# every suite. On a fresh Debian machine (as root, or with sudo) it installs and starts
+# RabbitMQ and PostgreSQL (deploy/local/start.sh), Chromium and the console test's npm packages,
+# the Docker engine, Compose and the images of the deploy test (deploy/test/images.sh); on a
+# machine where all of that is there it starts nothing twice and rebuilds nothing unchanged.
+#
+#   bash deploy/test/run.sh              # cargo tests, then the compose end-to-end test
+#   ORDERFLOW_SKIP_COMPOSE=1 bash deploy/test/run.sh   # the cargo tests only
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+bash deploy/local/start.sh
+
+# The console's browser test (tests/tests/console.rs): Debian's chromium, never a downloaded
+# browser, and playwright-core from the lock file.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "== installing chromium and node for the console test"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nodejs npm >/dev/null
+fi
+if [ ! -d tests/console/node_modules/playwright-core ] ||
+    [ tests/console/package-lock.json -nt tests/console/node_modules/.package-lock.json ]; then
+    (cd tests/console && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+echo "== cargo tests"
+cargo test --workspace --locked
+
+if [ "${ORDERFLOW_SKIP_COMPOSE:-0}" != 1 ]; then
+    echo "== compose end-to-end test"
+    # The image takes the binaries `cargo test` has just built (dev profile): no second build.
+    ORDERFLOW_IMAGE_PROFILE=${ORDERFLOW_IMAGE_PROFILE:-dev} bash deploy/test/compose.sh
+fi
