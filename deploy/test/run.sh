@@ -16,10 +16,15 @@ bash deploy/local/start.sh
 
 # The console's browser test (tests/tests/console.rs): Debian's chromium, never a downloaded
 # browser, and playwright-core from the lock file.
-if ! command -v chromium >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-    echo "== installing chromium and node for the console test"
+# Only what is missing: a machine's own Node.js (e.g. NodeSource's, which bundles npm) conflicts
+# with Debian's npm package.
+browser_packages=()
+command -v chromium >/dev/null 2>&1 || browser_packages+=(chromium)
+command -v npm >/dev/null 2>&1 || browser_packages+=(nodejs npm)
+if [ ${#browser_packages[@]} -gt 0 ]; then
+    echo "== installing ${browser_packages[*]} for the console test"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nodejs npm >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${browser_packages[@]}" >/dev/null
 fi
 if [ ! -d tests/console/node_modules/playwright-core ] ||
     [ tests/console/package-lock.json -nt tests/console/node_modules/.package-lock.json ]; then
