@@ -4,6 +4,7 @@
 # RabbitMQ and PostgreSQL (deploy/local/start.sh), Chromium and the console test's npm packages,
 # the Docker engine, Compose and the images of the deploy test (deploy/test/images.sh); on a
 # machine where all of that is there it starts nothing twice and rebuilds nothing unchanged.
+# The broker-facing suites run on the machine's RabbitMQ (3.x) and again on RabbitMQ 4.
 #
 #   bash deploy/test/run.sh              # cargo tests, then the compose end-to-end test
 #   ORDERFLOW_SKIP_COMPOSE=1 bash deploy/test/run.sh   # the cargo tests only
@@ -31,8 +32,18 @@ if [ ! -d tests/console/node_modules/playwright-core ] ||
     (cd tests/console && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-echo "== cargo tests"
+echo "== cargo tests (RabbitMQ $(rabbitmqctl version 2>/dev/null || echo 3.x) on 127.0.0.1:5672)"
 cargo test --workspace --locked
+
+# The broker-facing suites again on RabbitMQ 4 (deploy/test/rabbitmq4.sh): the runtime's
+# reliability tests (outbox, inbox, consumer, dead-lettering) and the dead-letter tools.
+echo "== the broker suites on RabbitMQ 4"
+bash deploy/test/rabbitmq4.sh start
+trap 'bash deploy/test/rabbitmq4.sh stop' EXIT
+AMQP_URL='amqp://guest:guest@127.0.0.1:5673/%2f' cargo test --locked \
+    -p orderflow-runtime --test reliability -p orderflow --test dlq
+bash deploy/test/rabbitmq4.sh stop
+trap - EXIT
 
 if [ "${ORDERFLOW_SKIP_COMPOSE:-0}" != 1 ]; then
     echo "== compose end-to-end test"

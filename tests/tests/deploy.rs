@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use orderflow_messages::Exchange;
 use orderflow_runtime::Settings;
-use orderflow_runtime::topology::{Names, queue_arguments};
+use orderflow_runtime::topology::{DEAD_LETTER_DELIVERY_LIMIT, Names, queue_arguments};
 use serde_json::{Value, json};
 
 use compose::{
@@ -312,7 +312,11 @@ fn the_broker_definitions_hold_the_topology_the_services_declare() {
                 .collect();
         queues.insert((queue.name.clone(), Value::Object(args).to_string()));
         let dead = queue.dead_letter_name();
-        queues.insert((dead.clone(), json!({"x-queue-type": "quorum"}).to_string()));
+        queues.insert((
+            dead.clone(),
+            json!({"x-queue-type": "quorum", "x-delivery-limit": DEAD_LETTER_DELIVERY_LIMIT})
+                .to_string(),
+        ));
         bindings.insert((
             Exchange::DeadLetters.name().to_owned(),
             dead,

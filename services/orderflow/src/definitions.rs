@@ -129,7 +129,7 @@ pub fn generate(settings: &Settings) -> Value {
         declared.push(json!({"name": name, "vhost": VHOST, "durable": true,
             "auto_delete": false, "arguments": queue["arguments"]}));
         declared.push(json!({"name": dead, "vhost": VHOST, "durable": true,
-            "auto_delete": false, "arguments": {"x-queue-type": "quorum"}}));
+            "auto_delete": false, "arguments": queue["dead_letter_arguments"]}));
         bindings.push(binding(&exchange(Exchange::DeadLetters), &dead, &name));
 
         if !order.contains(&service) {
@@ -270,11 +270,22 @@ pub fn generate(settings: &Settings) -> Value {
         "topic_permissions": topic_permissions,
         "parameters": [],
         "global_parameters": [],
-        "policies": [],
+        "policies": [dead_letter_policy(&names)],
         "exchanges": exchanges,
         "queues": declared,
         "bindings": bindings,
     })
+}
+
+/// The `.dead` queues of an earlier release were made without an `x-delivery-limit` (which the
+/// broker will not add to an existing queue, and a definitions import skips existing queues), so
+/// RabbitMQ 4 would drop their letters after 20 reads; this policy gives them the same limit as
+/// new ones. It matches only `.dead` queues and sets nothing else.
+fn dead_letter_policy(names: &Names) -> Value {
+    json!({"vhost": VHOST, "name": format!("{}dead-letters", names.prefix),
+        "pattern": format!("^{}.*\\.dead$", escape(&names.prefix)), "apply-to": "queues",
+        "priority": 0,
+        "definition": {"delivery-limit": orderflow_runtime::topology::DEAD_LETTER_DELIVERY_LIMIT}})
 }
 
 /// A queue the user declares and consumes, with its dead-letter queue (both as patterns).

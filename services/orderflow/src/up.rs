@@ -7,7 +7,7 @@ use anyhow::Context;
 use lapin::types::AMQPValue;
 use orderflow_messages::Exchange;
 use orderflow_runtime::service::ServiceSpec;
-use orderflow_runtime::topology::{Names, queue_arguments};
+use orderflow_runtime::topology::{Names, dead_letter_arguments, queue_arguments};
 use orderflow_runtime::{CancellationToken, Settings};
 use tokio::task::JoinSet;
 
@@ -138,6 +138,11 @@ pub fn topology(settings: &Settings) -> serde_json::Value {
         .iter()
         .map(|e| serde_json::json!({"name": names.exchange(*e), "type": e.kind(), "durable": true}))
         .collect();
+    let dead_letter_args: serde_json::Map<String, serde_json::Value> = dead_letter_arguments()
+        .inner()
+        .iter()
+        .map(|(k, v)| (k.to_string(), amqp_value(v)))
+        .collect();
     let mut queues = Vec::new();
     for spec in specs() {
         for queue in &spec.queues {
@@ -155,6 +160,7 @@ pub fn topology(settings: &Settings) -> serde_json::Value {
                     "exchange": names.exchange(b.exchange), "routing_key": b.key
                 })).collect::<Vec<_>>(),
                 "dead_letter_queue": names.queue(&queue.dead_letter_name()),
+                "dead_letter_arguments": dead_letter_args.clone(),
             }));
         }
     }

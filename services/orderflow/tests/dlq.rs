@@ -237,3 +237,107 @@ async fn replaying_every_dead_letter_returns_broker_dead_letters_to_their_first_
     settles(&channel, &work, 3).await;
     let _ = connection.close(200, "done".into()).await;
 }
+
+/// RabbitMQ 4 gives a quorum queue without a limit of its own 20 deliveries, and every listing
+/// counts one: before `.dead` queues had an explicit limit, the 21st `dlq list` found nothing.
+/// Three dead letters listed 50 times are all still there, and replay where they came from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_listed_fifty_times_are_all_still_there_and_replay_afterwards() {
+    let env = TestEnv::new();
+    declare_topology(&env).await;
+    let names = env.names();
+    let connection = env.connect_broker().await;
+    let channel = connection.create_channel().await.expect("channel");
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirms");
+    let work = names.queue("verification.orders");
+    let dead = names.queue("verification.orders.dead");
+    let events = names.exchange(Exchange::Events);
+    let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    for id in &ids {
+        let headers = headers(&[
+            ("x-orderflow-reason", "order.placed: missing field `lines`"),
+            ("x-orderflow-queue", "verification.orders"),
+            ("x-orderflow-deliveries", "1"),
+            ("x-orderflow-routing-key", "order.placed"),
+            ("x-orderflow-exchange", &events),
+        ]);
+        publish(
+            &channel,
+            &names.exchange(Exchange::DeadLetters),
+            &work,
+            *id,
+            headers,
+        )
+        .await;
+    }
+    settles(&channel, &dead, 3).await;
+
+    for round in 1..=50 {
+        let list = letters(&orderflow_json(&env, &["dlq", "list", "--json"]).await);
+        assert_eq!(list.len(), 3, "listing {round} of 50: {list:?}");
+    }
+    settles(&channel, &dead, 3).await;
+
+    let replayed = orderflow(&env, &["dlq", "replay", "--all"]).await;
+    assert!(
+        stdout(&replayed).contains("replayed 3"),
+        "{}{}",
+        stdout(&replayed),
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    settles(&channel, &dead, 0).await;
+    settles(&channel, &work, 3).await;
+    let _ = connection.close(200, "done".into()).await;
+}
+
+/// A `.dead` queue an earlier release made has no delivery limit, and the broker refuses to
+/// declare it again with one: the service still starts, keeps the queue and its letters, and
+/// warns (the definitions' policy covers such queues on RabbitMQ 4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_queue_of_an_earlier_release_is_kept_with_its_letters() {
+    use lapin::options::QueueDeclareOptions;
+    use lapin::types::{AMQPValue, LongString};
+    use orderflow_runtime::topology::{self, QueueSpec};
+
+    let env = TestEnv::new();
+    let names = env.names();
+    let connection = env.connect_broker().await;
+    let channel = connection.create_channel().await.expect("channel");
+    topology::declare_exchanges(&channel, &names)
+        .await
+        .expect("exchanges");
+    let spec = QueueSpec::new("fulfilment.orders");
+    let dead = names.queue(&spec.dead_letter_name());
+    let mut old_arguments = FieldTable::default();
+    old_arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString(LongString::from("quorum")),
+    );
+    channel
+        .queue_declare(
+            dead.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            old_arguments,
+        )
+        .await
+        .expect("the earlier release's dead-letter queue");
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirms");
+    publish(&channel, "", &dead, Uuid::now_v7(), FieldTable::default()).await;
+    settles(&channel, &dead, 1).await;
+
+    topology::declare_queue(&connection, &names, &spec, 10)
+        .await
+        .expect("declaring over the earlier queue succeeds");
+    settles(&channel, &dead, 1).await;
+    assert_eq!(depth(&channel, &names.queue(&spec.name)).await, 0);
+    let _ = connection.close(200, "done".into()).await;
+}

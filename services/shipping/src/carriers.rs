@@ -41,16 +41,14 @@ impl Registrar {
         if code == PICKUP {
             return Ok(());
         }
-        let channel = self.broker.publish.create_channel().await?;
-        let declared = topology::declare_queue(
-            &channel,
+        topology::declare_queue(
+            &self.broker.publish,
             &self.broker.names,
             &QueueSpec::carrier(code),
             self.delivery_limit,
         )
-        .await;
-        let _ = channel.close(200, "carrier queue declared".into()).await;
-        declared.with_context(|| format!("declaring the queue of carrier {code}"))
+        .await
+        .with_context(|| format!("declaring the queue of carrier {code}"))
     }
 
     /// Declares the queue of every stored carrier (those registered through the API too).

@@ -63,9 +63,14 @@ impl Service {
         let channel = broker.publish.create_channel().await?;
         topology::declare_exchanges(&channel, &broker.names).await?;
         for queue in &spec.queues {
-            topology::declare_queue(&channel, &broker.names, queue, settings.amqp.delivery_limit)
-                .await
-                .with_context(|| format!("declaring queue {}", queue.name))?;
+            topology::declare_queue(
+                &broker.publish,
+                &broker.names,
+                queue,
+                settings.amqp.delivery_limit,
+            )
+            .await
+            .with_context(|| format!("declaring queue {}", queue.name))?;
         }
         let _ = channel.close(200, "topology declared".into()).await;
 

@@ -9,7 +9,7 @@
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{Channel, ExchangeKind};
+use lapin::{Channel, Connection, ExchangeKind};
 use orderflow_messages::{Event, Exchange, Route};
 
 /// One binding of a queue: an exchange and a routing-key pattern.
@@ -148,9 +148,40 @@ pub fn queue_arguments(names: &Names, queue: &QueueSpec, delivery_limit: u32) ->
     args
 }
 
-/// Declares `queue` with its bindings and its dead-letter queue (idempotent).
+/// `x-delivery-limit` of every `.dead` queue: as good as unlimited, on every broker version.
+///
+/// RabbitMQ 4 gives a quorum queue without a limit a limit of 20, and a `.dead` queue has no
+/// dead-letter target of its own, so at the 21st read a dead letter would be dropped — and every
+/// browse (`basic.get`, then `basic.nack` with requeue, or a closed channel) counts as a
+/// delivery there (measured on 4.0.5: gone after 20 `orderflow dlq list`). `-1`, which 4.x
+/// reads as "no limit", drops the message at its first return on 3.x (measured on 3.10.8); the
+/// largest 32-bit value is accepted by both and is never reached.
+pub const DEAD_LETTER_DELIVERY_LIMIT: u32 = i32::MAX as u32;
+
+/// Arguments of a dead-letter queue: quorum (replicated like the work queues), and a delivery
+/// limit that is never reached, so reading dead letters never loses one.
+pub fn dead_letter_arguments() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert(
+        short("x-queue-type"),
+        AMQPValue::LongString(LongString::from("quorum")),
+    );
+    args.insert(
+        short("x-delivery-limit"),
+        AMQPValue::LongUInt(DEAD_LETTER_DELIVERY_LIMIT),
+    );
+    args
+}
+
+/// Declares `queue` with its bindings and its dead-letter queue (idempotent), on channels of
+/// its own on `connection`.
+///
+/// A `.dead` queue made by an earlier release has no `x-delivery-limit`, and the broker refuses
+/// to declare it again with one (`PRECONDITION_FAILED`); it is then used as it is and a warning
+/// says how to keep its letters on RabbitMQ 4 (the policy the compose definitions carry). Its
+/// letters are never moved to make a new queue.
 pub async fn declare_queue(
-    channel: &Channel,
+    connection: &Connection,
     names: &Names,
     queue: &QueueSpec,
     delivery_limit: u32,
@@ -160,14 +191,39 @@ pub async fn declare_queue(
         ..Default::default()
     };
     let dead = names.queue(&queue.dead_letter_name());
-    let mut dead_args = FieldTable::default();
-    dead_args.insert(
-        short("x-queue-type"),
-        AMQPValue::LongString(LongString::from("quorum")),
-    );
-    channel
-        .queue_declare(short(&dead), durable, dead_args)
-        .await?;
+    let channel = connection.create_channel().await?;
+    if let Err(refused) = channel
+        .queue_declare(short(&dead), durable, dead_letter_arguments())
+        .await
+    {
+        let channel = connection.create_channel().await?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..durable
+        };
+        if channel
+            .queue_declare(short(&dead), passive, FieldTable::default())
+            .await
+            .is_err()
+        {
+            return Err(refused);
+        }
+        tracing::warn!(
+            queue = %dead,
+            error = %refused,
+            "this dead-letter queue was made without an explicit delivery limit: RabbitMQ 4 \
+             drops its letters after 20 reads. Apply the policy of deploy/rabbitmq/definitions.json \
+             (rabbitmqctl set_policy --apply-to queues dead-letters '\\.dead$' \
+             '{{\"delivery-limit\": 2147483647}}'), or move its letters and delete it"
+        );
+        let _ = channel.close(200, "dead-letter queue checked".into()).await;
+    } else {
+        let _ = channel
+            .close(200, "dead-letter queue declared".into())
+            .await;
+    }
+
+    let channel = connection.create_channel().await?;
     channel
         .queue_bind(
             short(&dead),
@@ -198,6 +254,7 @@ pub async fn declare_queue(
             )
             .await?;
     }
+    let _ = channel.close(200, "queue declared".into()).await;
     Ok(())
 }
 

@@ -229,7 +229,8 @@ async fn declare_topology(settings: &Settings) -> anyhow::Result<()> {
     topology::declare_exchanges(&channel, &names).await?;
     for spec in up::specs() {
         for queue in &spec.queues {
-            topology::declare_queue(&channel, &names, queue, settings.amqp.delivery_limit).await?;
+            topology::declare_queue(&connection, &names, queue, settings.amqp.delivery_limit)
+                .await?;
         }
     }
     let _ = connection.close(200, "declared".into()).await;

@@ -97,7 +97,7 @@ pub async fn declare_topology(env: &TestEnv) {
     for spec in specs {
         for queue in &spec.queues {
             orderflow_runtime::topology::declare_queue(
-                &channel,
+                &connection,
                 &names,
                 queue,
                 env.settings.amqp.delivery_limit,

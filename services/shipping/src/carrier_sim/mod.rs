@@ -118,7 +118,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     let channel = broker.consume.create_channel().await?;
     topology::declare_exchanges(&channel, &broker.names).await?;
     topology::declare_queue(
-        &channel,
+        &broker.consume,
         &broker.names,
         &queue_spec,
         settings.amqp.delivery_limit,
