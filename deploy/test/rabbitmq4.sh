@@ -11,7 +11,7 @@ NAME=orderflow-test-rabbitmq4
 case "${1:-start}" in
     start)
         bash deploy/test/images.sh --no-orderflow
-        docker rm -f -v "$NAME" >/dev/null 2>        docker rm -f "$NAME" >/dev/null 2>&1 || true1 || true
+        docker rm -f -v "$NAME" >/dev/null 2>&1 || true
         docker run -d --name "$NAME" --hostname rabbitmq4 \
             -p 127.0.0.1:5673:5672 -p 127.0.0.1:15673:15672 \
             -v "$PWD/deploy/rabbitmq/enabled_plugins:/etc/rabbitmq/enabled_plugins:ro" \
