@@ -11,6 +11,9 @@
 #
 # deploy/images/README.md says what each stand-in implements. Idempotent and quick when all is
 # there: an image is rebuilt only when its recipe (or, for orderflow, a binary) changed.
+# ORDERFLOW_CARGO_FEATURES builds the orderflow image's binaries with those cargo features (the
+# compose test's "next release", `order-intake/upgrade-rehearsal`), then builds the workspace's
+# binaries again without them, so target/ holds the normal ones afterwards.
 # Usage: bash deploy/test/images.sh [--no-orderflow]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -115,12 +118,16 @@ ensure_orderflow() {
         *) log "ORDERFLOW_IMAGE_PROFILE must be release or dev, not '$profile'"; exit 2 ;;
     esac
     bins=$(sed -n 's|.*/src/target/release/\([a-z-]*\).*|\1|p' Dockerfile)
-    log "cargo build --profile $profile (the image's binaries)"
-    cargo build --profile "$profile" --locked --workspace --bins --quiet
+    local features=${ORDERFLOW_CARGO_FEATURES:-}
+    log "cargo build --profile $profile ${features:+--features $features }(the image's binaries)"
+    cargo build --profile "$profile" --locked --workspace --bins --quiet ${features:+--features "$features"}
     local ctx
     ctx=$(mktemp -d)
     mkdir "$ctx/bin"
     for bin in $bins; do cp "target/$dir/$bin" "$ctx/bin/"; done
+    if [ -n "$features" ]; then
+        cargo build --profile "$profile" --locked --workspace --bins --quiet
+    fi
     cp deploy/images/orderflow/Dockerfile "$ctx/"
     build_if_changed "$tag" "$ctx" "$(recipe_of "$ctx")"
     rm -rf "$ctx"

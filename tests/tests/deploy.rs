@@ -111,6 +111,73 @@ fn the_stack_is_production_shaped() {
     }
 }
 
+/// Compose recreates a container whenever one it `depends_on` is recreated, and a one-shot job is
+/// recreated whenever its image or a password in its environment changes: were the broker or the
+/// database to depend on a job, every upgrade and rotation would restart them; were a service to,
+/// rotating one password would restart them all. Likewise the database and the broker hold no
+/// service's password, and no service may change structure (only `migrate` does).
+#[test]
+fn upgrades_and_rotations_recreate_only_what_changed() {
+    let files = compose_files();
+    let one_shot: BTreeSet<String> = files
+        .iter()
+        .flat_map(|(_, file)| services(file))
+        .filter(|(_, s)| s["restart"] == "no")
+        .map(|(name, _)| name.clone())
+        .collect();
+    assert!(
+        one_shot.contains("migrate") && one_shot.contains("db-roles"),
+        "{one_shot:?}"
+    );
+    for (name, file) in &files {
+        for (service, s) in services(file) {
+            if one_shot.contains(service) {
+                continue;
+            }
+            for dependency in s["depends_on"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(d, _)| d)
+            {
+                assert!(
+                    !one_shot.contains(dependency),
+                    "{name}: {service} depends on the one-shot job {dependency}"
+                );
+            }
+            if service.starts_with("rabbitmq") || service == "postgres" {
+                for variable in environment(s).keys() {
+                    assert!(
+                        !variable.ends_with("_DB_PASSWORD")
+                            && !variable.ends_with("_AMQP_PASSWORD"),
+                        "{name}: {service} holds {variable}"
+                    );
+                }
+            }
+        }
+    }
+    let (_, main) = files
+        .iter()
+        .find(|(name, _)| name == "docker-compose.yml")
+        .expect("docker-compose.yml");
+    for (service, s, _) in orderflow_services(main) {
+        let env = environment(s);
+        let Some(url) = env.get("DATABASE_URL") else {
+            continue;
+        };
+        let migrates = env.get("ORDERFLOW_DATABASE__MIGRATE").map(String::as_str);
+        if url.contains("orderflow_migrator") {
+            assert_eq!(migrates, None, "{service} runs as the migrator");
+        } else {
+            assert_eq!(
+                migrates,
+                Some("false"),
+                "{service} must not change structure"
+            );
+        }
+    }
+}
+
 #[test]
 fn every_secret_comes_from_env_and_the_example_names_each_one() {
     let example = example_env();

@@ -36,7 +36,31 @@ pub const SCHEMA: &str = "order_intake";
 /// The queue of every event about an order.
 pub const EVENTS_QUEUE: &str = "order-intake.events";
 
+#[cfg(not(feature = "upgrade-rehearsal"))]
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// With the `upgrade-rehearsal` feature, for the compose test's "next release" image only: the
+/// same migrations and one more, the expand step a real release would ship (a nullable column
+/// the previous release's queries do not name), numbered after the last real one.
+#[cfg(feature = "upgrade-rehearsal")]
+static MIGRATOR: std::sync::LazyLock<Migrator> = std::sync::LazyLock::new(|| {
+    use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType};
+    let released = sqlx::migrate!("./migrations");
+    let next = released.iter().map(|m| m.version).max().unwrap_or(0) + 1;
+    let mut migrations = released.migrations.to_vec();
+    migrations.push(Migration::new(
+        next,
+        "upgrade rehearsal".into(),
+        MigrationType::Simple,
+        "ALTER TABLE orders ADD COLUMN upgrade_rehearsal text".into_sql_str(),
+        false,
+    ));
+    Migrator {
+        migrations: migrations.into(),
+        ..released
+    }
+});
 
 /// The `[order_intake]` section (besides `host` and `port`).
 #[derive(Debug, Clone, Deserialize)]

@@ -26,6 +26,10 @@ pub struct DemoArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// Place orders at this steady rate per second, a flow to run an upgrade or a failure
+    /// under (default: as fast as `--concurrency` allows).
+    #[arg(long, value_parser = parse_rate)]
+    rate: Option<f64>,
     /// Give up waiting after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout_secs: u64,
@@ -97,6 +101,15 @@ impl Api {
                 Err(e) => return Err(e).with_context(|| format!("{url} is unreachable")),
             }
         }
+    }
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "`{text}` is not a rate: orders per second, a number above 0"
+        )),
     }
 }
 
@@ -209,7 +222,13 @@ async fn demo(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {
             let api = &api;
             let run_id = &run_id;
             let bar = &bar;
+            let due = args
+                .rate
+                .map(|rate| started + Duration::from_secs_f64(i as f64 / rate));
             async move {
+                if let Some(due) = due {
+                    tokio::time::sleep_until(due.into()).await;
+                }
                 let (order, meant_to_fail) = demo_order(run_id, i, true, true);
                 let key = format!("demo-{run_id}-{i}");
                 let (status, body) = api

@@ -35,6 +35,7 @@ connect_timeout_secs = 60
 url = "postgres://postgres@127.0.0.1:5432/orderflow"
 max_connections = 8
 connect_timeout_secs = 60
+migrate = true
 
 [log]
 level = "info"
@@ -130,6 +131,10 @@ pub struct DatabaseSettings {
     /// How long the first connection at start-up is retried (with backoff) before the process
     /// gives up; 0: one try.
     pub connect_timeout_secs: u64,
+    /// Whether a service runs its migrations at start (`true`, for development and
+    /// `orderflow up`) or only checks that the schema is at the version it was built for
+    /// (`false`: a separate `orderflow migrate` owns the structure, as in the compose files).
+    pub migrate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

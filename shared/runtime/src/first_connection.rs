@@ -4,12 +4,26 @@
 //! `migrate` job) starts: compose restarts, a node being replaced, a database failing over.
 //! Exiting at the first refusal turns that into a restart loop with nothing in the log but the
 //! last error; instead each try is logged with its error, and the service gives up only after
-//! `connect_timeout_secs` of its `[amqp]` or `[database]` section (0: one try).
+//! `connect_timeout_secs` of its `[amqp]` or `[database]` section (0: one try). An error
+//! that waiting cannot cure (a schema newer than the binary) is marked [`Final`] and ends the
+//! retries at once.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+
+/// An error that no retry can cure: [`retry`] returns it at once.
+#[derive(Debug)]
+pub struct Final(pub String);
+
+impl std::fmt::Display for Final {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Final {}
 
 /// Runs `connect` until it succeeds or `within` has passed; `what` names the peer in the log.
 /// The last error is returned with the number of tries and the setting that bounds them.
@@ -40,6 +54,7 @@ where
                 }
                 return Ok(connected);
             }
+            Err(e) if e.downcast_ref::<Final>().is_some() => return Err(e),
             Err(e) => e,
         };
         let delay = delays.next().unwrap_or(Duration::from_secs(5));
@@ -118,5 +133,18 @@ mod tests {
         })
         .await;
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_final_error_is_not_retried() {
+        let calls = AtomicU32::new(0);
+        let error = retry::<(), _, _>("peer", "s", Duration::from_secs(10), || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err(anyhow::Error::new(Final("too new".into())).context("checking")) }
+        })
+        .await
+        .expect_err("final");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(format!("{error:#}").contains("too new"), "{error:#}");
     }
 }

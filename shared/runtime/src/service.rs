@@ -51,10 +51,9 @@ pub struct Service {
 
 impl Service {
     pub async fn start(settings: &Settings, spec: ServiceSpec) -> anyhow::Result<Service> {
-        let pool =
-            crate::database::connect_and_migrate(&settings.database, spec.schema, spec.migrator)
-                .await
-                .with_context(|| format!("{}: database", spec.name))?;
+        let pool = crate::database::connect(&settings.database, spec.schema, spec.migrator)
+            .await
+            .with_context(|| format!("{}: database", spec.name))?;
         let broker = Broker::connect(&settings.amqp, spec.name)
             .await
             .with_context(|| format!("{}: broker", spec.name))?;
