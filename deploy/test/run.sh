@@ -32,16 +32,32 @@ if [ ! -d tests/console/node_modules/playwright-core ] ||
     (cd tests/console && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# The carrier adapter written from the guide in Python (services/shipping/adapters/python) needs
+# pika; its test is ignored by a plain `cargo test` and run here on purpose.
+if ! python3 -c 'import pika' >/dev/null 2>&1; then
+    echo "== installing pika for the Python carrier adapter"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore pika
+fi
+
 echo "== cargo tests (RabbitMQ $(rabbitmqctl version 2>/dev/null || echo 3.x) on 127.0.0.1:5672)"
 cargo test --workspace --locked
+cargo test --locked -p shipping --test shipping -- --ignored python_adapter
 
 # The broker-facing suites again on RabbitMQ 4 (deploy/test/rabbitmq4.sh): the runtime's
-# reliability tests (outbox, inbox, consumer, dead-lettering) and the dead-letter tools.
+# reliability tests (outbox, inbox, consumer, dead-lettering), the dead-letter tools, the
+# console's broker user, the carrier protocol and adapters, and one chaos run (a shorter one:
+# the long run is on 3.x above).
 echo "== the broker suites on RabbitMQ 4"
 bash deploy/test/rabbitmq4.sh start
 trap 'bash deploy/test/rabbitmq4.sh stop' EXIT
-AMQP_URL='amqp://guest:guest@127.0.0.1:5673/%2f' cargo test --locked \
-    -p orderflow-runtime --test reliability -p orderflow --test dlq
+export AMQP_URL='amqp://guest:guest@127.0.0.1:5673/%2f'
+export RABBITMQ_MANAGEMENT_URL='http://127.0.0.1:15673'
+export RABBITMQCTL='docker exec orderflow-test-rabbitmq4 rabbitmqctl'
+cargo test --locked -p orderflow-runtime --test reliability \
+    -p orderflow --test dlq --test console_user
+cargo test --locked -p shipping --test shipping -- --include-ignored adapter carrier_replies
+ORDERFLOW_CHAOS_ORDERS=${ORDERFLOW_CHAOS_ORDERS_RABBITMQ4:-600} cargo test --locked -p orderflow --test chaos
+unset AMQP_URL RABBITMQ_MANAGEMENT_URL RABBITMQCTL
 bash deploy/test/rabbitmq4.sh stop
 trap - EXIT
 

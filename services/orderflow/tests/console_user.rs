@@ -22,12 +22,25 @@ use uuid::Uuid;
 
 use dead_letters::{depth, headers, publish};
 
-const MANAGEMENT: &str = "http://127.0.0.1:15672";
-const BROKER: &str = "127.0.0.1:5672";
+/// The broker under test, as every broker suite finds it (`AMQP_URL`, `RABBITMQ_MANAGEMENT_URL`).
+const MANAGEMENT: FromEnv = FromEnv(orderflow_runtime::testing::management_url);
+const BROKER: FromEnv = FromEnv(|| {
+    let base = Settings::load_with(None, std::env::vars()).expect("test settings");
+    orderflow_runtime::testing::broker_address(&base)
+});
 /// The broker's own development administrator sets the scene (and cleans up).
 const ADMIN: (&str, &str) = ("guest", "guest");
 /// The generated name; the test imports the user under a name of its own.
 const CONSOLE_USER: &str = "orderflow-console";
+
+/// A test setting read from the environment each time it is formatted.
+struct FromEnv(fn() -> String);
+
+impl std::fmt::Display for FromEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&(self.0)())
+    }
+}
 
 /// A vhost and a console user that exist only for this test; removed when dropped.
 struct Imported {
@@ -236,11 +249,12 @@ async fn the_console_user_lists_queues_and_replays_dead_letters_and_nothing_more
 
     // The console, configured as the compose file configures it, with that one user.
     let amqp_url = format!("amqp://{user}:{password}@{BROKER}/{vhost}");
+    let management = MANAGEMENT.to_string();
     let settings = Settings::load_with(
         None,
         [
             ("ORDERFLOW_CONSOLE__AMQP_URL", amqp_url.as_str()),
-            ("ORDERFLOW_CONSOLE__MANAGEMENT_URL", MANAGEMENT),
+            ("ORDERFLOW_CONSOLE__MANAGEMENT_URL", management.as_str()),
             ("ORDERFLOW_CONSOLE__MANAGEMENT_USER", user.as_str()),
             ("ORDERFLOW_CONSOLE__MANAGEMENT_PASSWORD", password.as_str()),
         ]

@@ -3,7 +3,10 @@
 //! database is dropped and the queues and exchanges deleted when the environment is dropped,
 //! even if the test panicked).
 //!
-//! `DATABASE_URL` and `AMQP_URL` point the tests at another server; the defaults are local.
+//! `DATABASE_URL` and `AMQP_URL` point the tests at another server; the defaults are local. For
+//! a broker that is not the machine's own (RabbitMQ 4 in a container), `RABBITMQCTL` is the
+//! command line that runs its `rabbitmqctl` (e.g. `docker exec NAME rabbitmqctl`) and
+//! `RABBITMQ_MANAGEMENT_URL` its management API.
 
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::{Connection, ConnectionProperties};
@@ -12,6 +15,32 @@ use sqlx::Connection as _;
 
 use crate::config::Settings;
 use crate::topology::Names;
+
+/// `rabbitmqctl` of the broker under test: the command line in `RABBITMQCTL`, else the
+/// machine's own.
+pub fn rabbitmqctl() -> tokio::process::Command {
+    let line = std::env::var("RABBITMQCTL").unwrap_or_default();
+    let mut words = line.split_whitespace();
+    let mut command = tokio::process::Command::new(words.next().unwrap_or("rabbitmqctl"));
+    command.args(words);
+    command
+}
+
+/// The management API of the broker under test: `RABBITMQ_MANAGEMENT_URL`, else the local one.
+pub fn management_url() -> String {
+    std::env::var("RABBITMQ_MANAGEMENT_URL").unwrap_or_else(|_| "http://127.0.0.1:15672".to_owned())
+}
+
+/// `host:port` of the broker `settings` point at, for URLs with other credentials or vhosts.
+pub fn broker_address(settings: &Settings) -> String {
+    let uri: lapin::uri::AMQPUri = settings
+        .amqp
+        .url
+        .expose()
+        .parse()
+        .expect("AMQP_URL is an AMQP URL");
+    format!("{}:{}", uri.authority.host, uri.authority.port)
+}
 
 /// A private corner of the real broker and database.
 pub struct TestEnv {

@@ -18,7 +18,6 @@ use orderflow_messages::Exchange;
 use orderflow_runtime::CancellationToken;
 use orderflow_runtime::testing::TestEnv;
 use orderflow_runtime::topology::Names;
-use tokio::process::Command;
 use uuid::Uuid;
 
 use crate::replicas::Figures;
@@ -30,7 +29,7 @@ pub async fn close_connections(prefix: String, chaos: CancellationToken, figures
             _ = chaos.cancelled() => break,
             _ = tokio::time::sleep(Duration::from_secs(8)) => {}
         }
-        let listed = Command::new("rabbitmqctl")
+        let listed = orderflow_runtime::testing::rabbitmqctl()
             .args(["list_connections", "pid", "client_properties", "-q"])
             .output()
             .await;
@@ -43,7 +42,7 @@ pub async fn close_connections(prefix: String, chaos: CancellationToken, figures
             .collect();
         // A few at a time, as a flaky network would.
         for pid in ours.iter().take(4) {
-            let closed = Command::new("rabbitmqctl")
+            let closed = orderflow_runtime::testing::rabbitmqctl()
                 .args(["close_connection", pid, "chaos: closed by the broker"])
                 .output()
                 .await;
@@ -316,7 +315,7 @@ pub struct BrokerRestart {
 /// saying how to start it.
 pub async fn restart_broker() -> BrokerRestart {
     let rabbitmqctl = |step: &'static str| async move {
-        Command::new("rabbitmqctl")
+        orderflow_runtime::testing::rabbitmqctl()
             .arg(step)
             .output()
             .await

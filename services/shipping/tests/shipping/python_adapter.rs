@@ -110,7 +110,7 @@ struct CarrierUser {
 }
 
 async fn rabbitmqctl(args: &[&str]) {
-    let status = Command::new("rabbitmqctl")
+    let status = orderflow_runtime::testing::rabbitmqctl()
         .args(args)
         .stdout(Stdio::null())
         .status()
@@ -146,7 +146,10 @@ impl CarrierUser {
         ])
         .await;
         CarrierUser {
-            url: format!("amqp://{name}:{password}@127.0.0.1:5672/%2f"),
+            url: format!(
+                "amqp://{name}:{password}@{}/%2f",
+                orderflow_runtime::testing::broker_address(&env.settings)
+            ),
             name,
         }
     }
