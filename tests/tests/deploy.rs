@@ -547,3 +547,54 @@ fn the_ops_console_is_configured_with_its_own_broker_user_and_verification() {
         format!("http://verification:{port}")
     );
 }
+
+/// The cluster file gives every orderflow process of `docker-compose.yml` the three nodes, in a
+/// setting the binaries accept, naming only nodes the file runs: each connects to one at random
+/// and moves to another when its node is lost.
+#[test]
+fn in_the_cluster_every_orderflow_process_knows_every_node() {
+    let files = compose_files();
+    let file = |wanted: &str| {
+        files
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(_, f)| f)
+            .unwrap_or_else(|| panic!("{wanted}"))
+    };
+    let (main, cluster) = (
+        file("docker-compose.yml"),
+        file("docker-compose.cluster.yml"),
+    );
+    let nodes: BTreeSet<String> = services(cluster)
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("rabbitmq"))
+        .filter_map(|(_, s)| Some(s["hostname"].as_str()?.to_owned()))
+        .collect();
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    let in_cluster = services(cluster);
+    for (service, s, _) in orderflow_services(main) {
+        if !environment(s).contains_key("AMQP_URL") {
+            continue;
+        }
+        let env = in_cluster
+            .iter()
+            .find(|(name, _)| *name == service)
+            .map(|(_, s)| environment(s))
+            .unwrap_or_default();
+        let addresses = env.get("ORDERFLOW_AMQP__ADDRESSES").unwrap_or_else(|| {
+            panic!("the cluster file gives {service} no ORDERFLOW_AMQP__ADDRESSES")
+        });
+        let settings = Settings::load_with(
+            None,
+            [("ORDERFLOW_AMQP__ADDRESSES".to_owned(), addresses.clone())],
+        )
+        .expect("the binaries accept the addresses");
+        let named: BTreeSet<String> =
+            orderflow_runtime::cluster::parse_addresses(&settings.amqp.addresses, 5672)
+                .expect("addresses")
+                .into_iter()
+                .map(|node| node.host)
+                .collect();
+        assert_eq!(named, nodes, "{service}");
+    }
+}

@@ -5,20 +5,28 @@
 //! lapin's automatic recovery, which reconnects and replays channels, topology and consumers.
 //! When recovery gives up, [`Broker::watch`] reports it so the process can exit non-zero.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
 use futures::StreamExt;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::uri::AMQPUri;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use orderflow_messages::{Envelope, Event, Exchange, Route};
 use uuid::Uuid;
 
+use crate::cluster::Target;
 use crate::config::AmqpSettings;
 use crate::topology::Names;
+
+fn nodes(target: &Target) -> String {
+    target
+        .nodes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// The two connections of a service.
 pub struct Broker {
@@ -30,26 +38,32 @@ pub struct Broker {
 impl Broker {
     /// Connects both connections; `service` names them in the broker's management UI.
     pub async fn connect(settings: &AmqpSettings, service: &str) -> anyhow::Result<Broker> {
-        let mut uri = AMQPUri::from_str(settings.url.expose())
-            .map_err(|e| anyhow::anyhow!("AMQP_URL {:?} is not an AMQP URL: {e}", settings.url))?;
-        if uri.query.heartbeat.is_none() {
-            uri.query.heartbeat = Some(settings.heartbeat_secs);
+        let mut target = Target::from_settings(settings)
+            .map_err(|e| anyhow::anyhow!("{e} ({:?})", settings.url))?;
+        if target.uri.query.heartbeat.is_none() {
+            target.uri.query.heartbeat = Some(settings.heartbeat_secs);
         }
         let open = |role: &str| {
+            // The prefix tells apart the connections of environments sharing a broker.
+            let name = format!("{}{service}/{role}", settings.prefix);
             let props = ConnectionProperties::default()
-                // The prefix tells apart the connections of environments sharing a broker.
-                .with_connection_name(format!("{}{service}/{role}", settings.prefix).into())
+                .with_connection_name(name.clone().into())
                 .enable_auto_recover();
-            Connection::connect_uri(uri.clone(), props)
+            let target = target.clone();
+            async move { target.open(props, &name).await }
         };
         let publish = crate::first_connection::retry(
             "RabbitMQ",
             "amqp.connect_timeout_secs",
             Duration::from_secs(settings.connect_timeout_secs),
             || async {
-                open("publish")
-                    .await
-                    .with_context(|| format!("connecting to RabbitMQ at {:?}", settings.url))
+                open("publish").await.with_context(|| {
+                    format!(
+                        "connecting to RabbitMQ at {:?} (nodes: {})",
+                        settings.url,
+                        nodes(&target)
+                    )
+                })
             },
         )
         .await?;

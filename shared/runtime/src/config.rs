@@ -24,6 +24,7 @@ api_keys = ""
 
 [amqp]
 url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+addresses = ""
 prefix = ""
 prefetch = 256
 batch_size = 16
@@ -109,6 +110,9 @@ pub fn redact_url(raw: &str) -> String {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AmqpSettings {
     pub url: Secret,
+    /// The nodes of a cluster, comma-separated `host` or `host:port` (`AMQP_URL` gives the
+    /// user, password and vhost); empty: the URL's host. See [`crate::cluster`].
+    pub addresses: String,
     /// Prepended to every exchange and queue name; lets several deployments (or tests) share a
     /// vhost. Empty in production deployments, which use a vhost of their own.
     pub prefix: String,
@@ -266,6 +270,9 @@ impl Settings {
             raw,
         };
         settings.refuse_development_defaults()?;
+        // A bad node list is refused at start, naming the setting (the URL itself is read when
+        // connecting).
+        crate::cluster::parse_addresses(&settings.amqp.addresses, 5672)?;
         Ok(settings)
     }
 

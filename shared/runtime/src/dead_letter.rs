@@ -152,13 +152,14 @@ fn without_dead_letter_headers(properties: &BasicProperties) -> BasicProperties 
 }
 
 async fn connect(settings: &Settings, who: &str) -> anyhow::Result<Connection> {
-    Connection::connect(
-        settings.amqp.url.expose(),
-        ConnectionProperties::default()
-            .with_connection_name(format!("{}{who}", settings.amqp.prefix).into()),
-    )
-    .await
-    .context("connecting to RabbitMQ")
+    let name = format!("{}{who}", settings.amqp.prefix);
+    crate::cluster::Target::from_settings(&settings.amqp)?
+        .open(
+            ConnectionProperties::default().with_connection_name(name.clone().into()),
+            &name,
+        )
+        .await
+        .context("connecting to RabbitMQ")
 }
 
 /// How many messages `queue` (unprefixed) holds, on a channel of its own, or `None` if there is

@@ -93,12 +93,10 @@ async fn ready(host: &str, port: u16) -> anyhow::Result<String> {
 }
 
 async fn broker(settings: &Settings) -> anyhow::Result<String> {
-    let connection = lapin::Connection::connect(
-        settings.amqp.url.expose(),
-        lapin::ConnectionProperties::default(),
-    )
-    .await
-    .with_context(|| format!("connecting to RabbitMQ at {:?}", settings.amqp.url))?;
+    let connection = crate::cluster::Target::from_settings(&settings.amqp)?
+        .open(lapin::ConnectionProperties::default(), "healthcheck")
+        .await
+        .with_context(|| format!("connecting to RabbitMQ at {:?}", settings.amqp.url))?;
     let _ = connection.close(200, "healthcheck".into()).await;
     Ok("broker reachable".to_owned())
 }

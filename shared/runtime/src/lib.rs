@@ -22,6 +22,7 @@
 
 pub mod amqp;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod consumer;
 pub mod database;

@@ -1,8 +1,11 @@
 //! The runtime's promises, exercised through a minimal service on the real broker and database:
 //! a message written to the outbox survives a crash before it was published; a duplicate
 //! delivery changes nothing; a poison message is dead-lettered with its reason while its
-//! neighbours are handled.
+//! neighbours are handled; given several broker nodes, a service whose node is lost carries on
+//! through another.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use lapin::options::BasicGetOptions;
@@ -235,6 +238,166 @@ async fn a_message_committed_to_the_outbox_is_published_after_a_crash_before_the
         }
     })
     .await;
+    stop.cancel();
+    running.await.expect("join").expect("clean stop");
+}
+
+/// A broker "node" for the failover test: a TCP proxy on a loopback port to the real broker
+/// that can be killed (its listener and every connection through it gone at once, as when a
+/// node dies) and revived on the same port.
+struct Node {
+    port: u16,
+    upstream: String,
+    /// Connections through it right now.
+    open: Arc<AtomicUsize>,
+    tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+/// Counts a proxied connection while it lives.
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Node {
+    async fn start(upstream: String) -> Arc<Node> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind the proxy");
+        let node = Arc::new(Node {
+            port: listener.local_addr().expect("address").port(),
+            upstream,
+            open: Arc::new(AtomicUsize::new(0)),
+            tasks: std::sync::Mutex::new(Vec::new()),
+        });
+        node.serve(listener);
+        node
+    }
+
+    fn serve(self: &Arc<Node>, listener: tokio::net::TcpListener) {
+        let node = self.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut downstream, _)) = listener.accept().await {
+                let through = node.clone();
+                let connection = tokio::spawn(async move {
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(&through.upstream).await
+                    else {
+                        return;
+                    };
+                    through.open.fetch_add(1, Ordering::SeqCst);
+                    let _open = Open(through.open.clone());
+                    let _ = tokio::io::copy_bidirectional(&mut downstream, &mut upstream).await;
+                });
+                node.tasks
+                    .lock()
+                    .expect("tasks")
+                    .push(connection.abort_handle());
+            }
+        });
+        self.tasks
+            .lock()
+            .expect("tasks")
+            .push(accept.abort_handle());
+    }
+
+    /// The node dies: no listener, every connection through it cut.
+    fn kill(&self) {
+        for task in self.tasks.lock().expect("tasks").drain(..) {
+            task.abort();
+        }
+    }
+
+    async fn revive(self: &Arc<Node>) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("bind the proxy again");
+        self.serve(listener);
+    }
+
+    fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_whose_broker_node_is_lost_carries_on_through_another_node() {
+    let base = TestEnv::new();
+    let broker = orderflow_runtime::testing::broker_address(&base.settings);
+    let (a, b) = (Node::start(broker.clone()).await, Node::start(broker).await);
+    let mut env = base;
+    env.settings = env
+        .settings
+        .with(
+            "amqp.addresses",
+            format!("127.0.0.1:{},127.0.0.1:{}", a.port, b.port),
+        )
+        .expect("settings");
+    let mut probe = env.probe(&[(Exchange::Events, "order.cancelled")]).await;
+    let service = Service::start(&env.settings, spec()).await.expect("start");
+    service.consume(QUEUE, Recorder).expect("consume");
+    let pool = service.pool.clone();
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(
+        service
+            .bind(axum::Router::new())
+            .await
+            .expect("bind")
+            .run_until_stopped(stop.clone()),
+    );
+    eventually(
+        "both connections open, through the two nodes",
+        WAIT,
+        || async { a.open() + b.open() == 2 },
+    )
+    .await;
+
+    // The test's own publisher goes straight to the broker; only the service uses the nodes.
+    let (_conn, publisher) = env.publisher().await;
+    let mut sent = 0;
+    // Lose one node, bring it back, lose the other: whichever node a connection started on,
+    // it is lost once and moves.
+    for (lost, other) in [(&a, &b), (&b, &a)] {
+        lost.kill();
+        eventually(
+            "both connections moved to the node still up",
+            WAIT,
+            || async { other.open() == 2 && lost.open() == 0 },
+        )
+        .await;
+        // Consuming works through the other node…
+        for i in 0..20 {
+            publisher
+                .publish(&cancelled(&format!("after losing a node {sent}-{i}")), None)
+                .await
+                .expect("publish");
+        }
+        sent += 20;
+        eventually(&format!("{sent} messages handled"), WAIT, || {
+            let pool = pool.clone();
+            async move { handled(&pool).await == sent }
+        })
+        .await;
+        // …and so does publishing: the relay sends what a handler committed to the outbox.
+        let message = cancelled(&format!("published after losing a node ({sent})"));
+        let mut tx = pool.begin().await.expect("tx");
+        orderflow_runtime::outbox::enqueue(&mut tx, &message, None)
+            .await
+            .expect("enqueue");
+        tx.commit().await.expect("commit");
+        // (The probe sees the test's messages too; the recorder handles this one as well.)
+        while probe.next_of::<Cancelled>(WAIT).await.message_id != message.message_id {}
+        sent += 1;
+        eventually(&format!("{sent} messages handled"), WAIT, || {
+            let pool = pool.clone();
+            async move { handled(&pool).await == sent }
+        })
+        .await;
+        lost.revive().await;
+    }
+    assert!(!running.is_finished(), "the service carried on");
     stop.cancel();
     running.await.expect("join").expect("clean stop");
 }

@@ -11,8 +11,8 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Args;
+use lapin::ConnectionProperties;
 use lapin::options::ConfirmSelectOptions;
-use lapin::{Connection, ConnectionProperties};
 use orderflow_messages::{Envelope, order};
 use orderflow_runtime::Settings;
 use orderflow_runtime::amqp::Publisher;
@@ -123,13 +123,14 @@ pub async fn publish(
     stalled: &[StalledOrder],
 ) -> anyhow::Result<usize> {
     remember_schema(pool).await?;
-    let connection = Connection::connect(
-        settings.amqp.url.expose(),
-        ConnectionProperties::default()
-            .with_connection_name(format!("{}orderflow/stalled", settings.amqp.prefix).into()),
-    )
-    .await
-    .context("connecting to RabbitMQ")?;
+    let name = format!("{}orderflow/stalled", settings.amqp.prefix);
+    let connection = orderflow_runtime::cluster::Target::from_settings(&settings.amqp)?
+        .open(
+            ConnectionProperties::default().with_connection_name(name.clone().into()),
+            &name,
+        )
+        .await
+        .context("connecting to RabbitMQ")?;
     let channel = connection.create_channel().await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
