@@ -32,6 +32,14 @@ RESTORED="$PROJECT-restored"
 FIGURES="$WORK/figures"
 : > "$FIGURES"
 figure() { printf '%-44s %s\n' "$1" "$2" | tee -a "$FIGURES" >&2; }
+# `measure LABEL COMMAND…`: runs COMMAND and records its output as a figure. A failure of
+# COMMAND fails the test (inside `"$(…)"` as an argument, `fail` would only end the subshell).
+measure() {
+    local label=$1 value
+    shift
+    value=$("$@") || exit 1
+    figure "$label" "$value"
+}
 
 secret() { head -c24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -218,20 +226,20 @@ check() {
 log "up -d (project $PROJECT)"
 started=$SECONDS
 compose up -d --no-build 2>&1 | tail -n 3 >&2
-figure "seconds from up -d to every service healthy" "$(wait_healthy "$PROJECT" 240 $started)"
+measure "seconds from up -d to every service healthy" wait_healthy "$PROJECT" 240 $started
 curl -fsS "http://127.0.0.1:$(grep ORDERFLOW_HTTP_PORT "$WORK/env" | cut -d= -f2)/readyz" >/dev/null ||
     fail "order-intake's published port does not answer /readyz"
 
 log "300 demo orders through the published port"
-figure "orders completed (of 300, 6 rejected on purpose)" "$(demo 300 first)"
+measure "orders completed (of 300, 6 rejected on purpose)" demo 300 first
 
 log "--scale verification=3 --scale billing=2"
 started=$SECONDS
 compose up -d --no-build --scale verification=3 --scale billing=2 2>&1 | tail -n 3 >&2
-figure "seconds until the new replicas are healthy" "$(wait_healthy "$PROJECT" 180 $started)"
+measure "seconds until the new replicas are healthy" wait_healthy "$PROJECT" 180 $started
 [ "$(compose ps -q verification | wc -l)" = 3 ] || fail "verification does not run 3 replicas"
 [ "$(compose ps -q billing | wc -l)" = 2 ] || fail "billing does not run 2 replicas"
-figure "orders completed (of 300 more, scaled)" "$(demo 300 scaled)"
+measure "orders completed (of 300 more, scaled)" demo 300 scaled
 
 log "orderflow check (ops service)"
 check compose
@@ -253,15 +261,22 @@ compose run --rm -T broker-definitions >/dev/null 2>&1 || fail "broker-definitio
 compose exec -T rabbitmq rabbitmqctl -q import_definitions /var/lib/orderflow/broker/definitions.json >&2 ||
     fail "importing the next release's definitions failed"
 compose up -d --no-build "${SCALE[@]}" 2>&1 | tail -n 3 >&2
-figure "seconds from migrate to every service upgraded" "$(wait_healthy "$PROJECT" 240 $started)"
+measure "seconds from migrate to every service upgraded" wait_healthy "$PROJECT" 240 $started
 for service in order-intake verification fulfilment shipping billing carrier-sim; do
     for c in $(compose ps -q "$service"); do
         image=$(docker inspect --format '{{.Config.Image}}' "$c")
         [ "$image" = orderflow:ci-next ] || fail "$service still runs $image after the upgrade"
     done
 done
+# The flow really spanned the switch: orders arrived after the new order-intake started.
+intake_started=$(docker inspect --format '{{.State.StartedAt}}' "$(compose ps -q order-intake | head -n1)" |
+    sed 's/\.[0-9]*Z$/Z/')
 flow_end upgrade
 figure "orders completed during the upgrade (of 300, 6 rejected on purpose)" "$COMPLETED"
+after_switch=$(compose exec -T postgres psql -U postgres -d orderflow -Atc \
+    "SELECT count(*) FROM order_intake.orders WHERE created_at > '$intake_started'")
+[ "$after_switch" -gt 0 ] || fail "no order arrived after the new order-intake started: the flow did not span the upgrade"
+figure "orders placed after the new order-intake started" "$after_switch"
 after_orders=$(orders_in_db)
 [ $((after_orders - before_orders)) = 300 ] ||
     fail "300 orders placed during the upgrade, $((after_orders - before_orders)) stored"
@@ -274,7 +289,10 @@ compose exec -T postgres psql -U postgres -d orderflow -Atc \
     "SELECT 1 FROM information_schema.columns WHERE table_schema = 'order_intake' AND column_name = 'upgrade_rehearsal'" |
     grep -qx 1 || fail "the next release's migration is not in the schema"
 # The previous release refuses the newer schema, saying so, instead of running on it.
-if ORDERFLOW_VERSION=local compose run --rm -T --no-deps order-intake >"$WORK/old-release" 2>&1; then
+# (Bounded: were it to start, it would run until stopped.)
+if ORDERFLOW_VERSION=local timeout 120 docker compose --project-directory deploy -p "$PROJECT" \
+    --env-file "$WORK/env" -f deploy/docker-compose.yml -f "$WORK/test-ports.yml" \
+    run --rm -T --no-deps order-intake >"$WORK/old-release" 2>&1; then
     fail "the previous release started on the newer schema"
 fi
 grep -q "newer than this binary" "$WORK/old-release" || { cat "$WORK/old-release" >&2; fail "the previous release did not say why it refused"; }
@@ -293,7 +311,7 @@ compose_restored exec -T postgres pg_restore -U postgres -d orderflow --clean --
     fail "pg_restore into the fresh deployment failed"
 started=$SECONDS
 compose_restored up -d --no-build 2>&1 | tail -n 3 >&2
-figure "seconds until the restored deployment is healthy" "$(wait_healthy "$RESTORED" 240 $started)"
+measure "seconds until the restored deployment is healthy" wait_healthy "$RESTORED" 240 $started
 for table in order_intake.orders billing.invoices; do
     original=$(compose exec -T postgres psql -U postgres -d orderflow -Atc "SELECT count(*) FROM $table")
     restored=$(compose_restored exec -T postgres psql -U postgres -d orderflow -Atc "SELECT count(*) FROM $table")
@@ -318,7 +336,7 @@ compose run --rm -T broker-definitions >/dev/null 2>&1 || fail "broker-definitio
 compose exec -T rabbitmq rabbitmqctl -q import_definitions /var/lib/orderflow/broker/definitions.json >&2 ||
     fail "importing the rotated definitions failed"
 compose up -d --no-build "${SCALE[@]}" 2>&1 | tail -n 3 >&2
-figure "seconds from rotation to every service healthy" "$(wait_healthy "$PROJECT" 240 $started)"
+measure "seconds from rotation to every service healthy" wait_healthy "$PROJECT" 240 $started
 flow_end rotation
 figure "orders completed during the rotation (of 200, 4 rejected on purpose)" "$COMPLETED"
 after_orders=$(orders_in_db)
@@ -337,8 +355,8 @@ compose run --rm -T --no-deps -e PGUSER=billing -e PGPASSWORD="$new_db" db-roles
     psql -Atc "SELECT 1" >/dev/null 2>&1 || fail "PostgreSQL does not accept billing's new password"
 check compose
 
-figure "container restarts (deployment)" "$(restarts "$PROJECT")"
-figure "container restarts (restored deployment)" "$(restarts "$RESTORED")"
+measure "container restarts (deployment)" restarts "$PROJECT"
+measure "container restarts (restored deployment)" restarts "$RESTORED"
 
 log "down -v"
 compose down -v --remove-orphans --timeout 20 >/dev/null 2>&1

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use lapin::tcp::{AMQPUriTcpExt, TLSConfig};
@@ -108,17 +109,48 @@ impl Target {
     }
 
     /// Opens a connection, starting at a random node and moving to the next one on every
-    /// further attempt (lapin's retries and, with auto-recovery in `properties`, its
-    /// reconnects). `name` tells connections apart in the log.
+    /// further attempt: lapin's retries and reconnects (with auto-recovery in `properties`)
+    /// and, when an attempt gives up, one more try at each other node, so a process without
+    /// recovery (a health check, the dead-letter tools) reaches the cluster while a node is
+    /// down. Each TCP connect is bounded by the URL's `connection_timeout` (milliseconds;
+    /// default 10 s), so a node that is cut off, not refusing, costs seconds, not minutes.
+    /// `name` tells connections apart in the log.
     pub async fn open(
         &self,
         properties: ConnectionProperties,
         name: &str,
     ) -> lapin::Result<Connection> {
+        let start = random_index(self.nodes.len());
+        let mut last = None;
+        for k in 0..self.nodes.len() {
+            match self
+                .open_from(start + k, properties.clone(), name, k > 0)
+                .await
+            {
+                Ok(connection) => return Ok(connection),
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.expect("at least one node"))
+    }
+
+    async fn open_from(
+        &self,
+        start: usize,
+        properties: ConnectionProperties,
+        name: &str,
+        retrying: bool,
+    ) -> lapin::Result<Connection> {
         let nodes = self.nodes.clone();
-        let next = AtomicUsize::new(random_index(nodes.len()));
-        let attempts = AtomicUsize::new(0);
+        let next = AtomicUsize::new(start);
+        let attempts = AtomicUsize::new(usize::from(retrying));
         let name = name.to_owned();
+        let connect_timeout = Duration::from_millis(
+            self.uri
+                .query
+                .connection_timeout
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT_MS),
+        );
         let runtime = lapin::runtime::default_runtime()?;
         Connection::connector(
             self.uri.clone(),
@@ -134,9 +166,18 @@ impl Target {
                 let mut target = uri;
                 target.authority.host = node.host.clone();
                 target.authority.port = node.port;
-                target
-                    .connect_with_config_async(TLSConfig::default(), &runtime)
-                    .await
+                let connected = tokio::time::timeout(
+                    connect_timeout,
+                    target.connect_with_config_async(TLSConfig::default(), &runtime),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no TCP connection within {connect_timeout:?}"),
+                    ))
+                });
+                connected
                     .inspect_err(|error| {
                         tracing::warn!(connection = %name, %node, %error, "RabbitMQ node unreachable");
                     })
@@ -147,6 +188,9 @@ impl Target {
         .await
     }
 }
+
+/// TCP connect timeout when the URL sets no `connection_timeout`.
+const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 10_000;
 
 fn random_index(len: usize) -> usize {
     (uuid::Uuid::new_v4().as_u128() % len.max(1) as u128) as usize

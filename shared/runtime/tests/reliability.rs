@@ -5,7 +5,7 @@
 //! through another.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use lapin::options::BasicGetOptions;
@@ -243,14 +243,16 @@ async fn a_message_committed_to_the_outbox_is_published_after_a_crash_before_the
 }
 
 /// A broker "node" for the failover test: a TCP proxy on a loopback port to the real broker
-/// that can be killed (its listener and every connection through it gone at once, as when a
-/// node dies) and revived on the same port.
+/// that can be killed (every connection through it cut at once, as when a node dies, and new
+/// ones closed before the broker is reached) and revived. It keeps its listener throughout, so
+/// no other test can take its port in between.
 struct Node {
     port: u16,
     upstream: String,
+    up: AtomicBool,
     /// Connections through it right now.
     open: Arc<AtomicUsize>,
-    tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+    connections: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 /// Counts a proxied connection while it lives.
@@ -270,18 +272,17 @@ impl Node {
         let node = Arc::new(Node {
             port: listener.local_addr().expect("address").port(),
             upstream,
+            up: AtomicBool::new(true),
             open: Arc::new(AtomicUsize::new(0)),
-            tasks: std::sync::Mutex::new(Vec::new()),
+            connections: std::sync::Mutex::new(Vec::new()),
         });
-        node.serve(listener);
-        node
-    }
-
-    fn serve(self: &Arc<Node>, listener: tokio::net::TcpListener) {
-        let node = self.clone();
-        let accept = tokio::spawn(async move {
+        let accepting = node.clone();
+        tokio::spawn(async move {
             while let Ok((mut downstream, _)) = listener.accept().await {
-                let through = node.clone();
+                if !accepting.up.load(Ordering::SeqCst) {
+                    continue; // dropped: closed before any byte of AMQP
+                }
+                let through = accepting.clone();
                 let connection = tokio::spawn(async move {
                     let Ok(mut upstream) = tokio::net::TcpStream::connect(&through.upstream).await
                     else {
@@ -291,30 +292,26 @@ impl Node {
                     let _open = Open(through.open.clone());
                     let _ = tokio::io::copy_bidirectional(&mut downstream, &mut upstream).await;
                 });
-                node.tasks
+                accepting
+                    .connections
                     .lock()
-                    .expect("tasks")
+                    .expect("connections")
                     .push(connection.abort_handle());
             }
         });
-        self.tasks
-            .lock()
-            .expect("tasks")
-            .push(accept.abort_handle());
+        node
     }
 
-    /// The node dies: no listener, every connection through it cut.
+    /// The node dies: every connection through it cut, new ones closed at once.
     fn kill(&self) {
-        for task in self.tasks.lock().expect("tasks").drain(..) {
-            task.abort();
+        self.up.store(false, Ordering::SeqCst);
+        for connection in self.connections.lock().expect("connections").drain(..) {
+            connection.abort();
         }
     }
 
-    async fn revive(self: &Arc<Node>) {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
-            .await
-            .expect("bind the proxy again");
-        self.serve(listener);
+    fn revive(&self) {
+        self.up.store(true, Ordering::SeqCst);
     }
 
     fn open(&self) -> usize {
@@ -395,9 +392,33 @@ async fn a_service_whose_broker_node_is_lost_carries_on_through_another_node() {
             async move { handled(&pool).await == sent }
         })
         .await;
-        lost.revive().await;
+        lost.revive();
     }
     assert!(!running.is_finished(), "the service carried on");
     stop.cancel();
     running.await.expect("join").expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_off_connection_reaches_the_cluster_while_a_node_is_down() {
+    let env = TestEnv::new();
+    let broker = orderflow_runtime::testing::broker_address(&env.settings);
+    // A node that refuses: a port nothing listens on (bound, then released).
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let settings = env
+        .settings
+        .with("amqp.addresses", format!("{down},{broker}"))
+        .expect("settings");
+    let target = orderflow_runtime::cluster::Target::from_settings(&settings.amqp).expect("target");
+    // Without recovery (as the health check and the dead-letter tools connect), whichever node
+    // the random start picks: ten tries, ten connections.
+    for _ in 0..10 {
+        let connection = target
+            .open(lapin::ConnectionProperties::default(), "one-off")
+            .await
+            .expect("connected through the node that is up");
+        let _ = connection.close(200, "done".into()).await;
+    }
 }
