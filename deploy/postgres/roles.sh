@@ -18,13 +18,15 @@ set -euo pipefail
   "${VERIFICATION_DB_PASSWORD:?}" "${FULFILMENT_DB_PASSWORD:?}" "${SHIPPING_DB_PASSWORD:?}" \
   "${BILLING_DB_PASSWORD:?}"
 
-# A login role with the password of psql variable `$2` (quoted by psql, never by the shell).
+# A login role with the password in environment variable `$2`, read by psql itself (`\getenv`,
+# then quoted by psql, never by the shell): no password on a command line.
 login_role() {
     local role=$1 variable=$2
     cat <<SQL
+\getenv password ${variable}
 SELECT format('CREATE ROLE %I', '${role}')
     WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${role}') \gexec
-ALTER ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'${variable}';
+ALTER ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'password';
 SQL
 }
 
@@ -53,19 +55,13 @@ SQL
     echo "BEGIN;"
     echo "REVOKE ALL ON DATABASE \"${PGDATABASE}\" FROM PUBLIC;"
     echo "REVOKE ALL ON SCHEMA public FROM PUBLIC;"
-    login_role orderflow_migrator migrator
+    login_role orderflow_migrator MIGRATOR_DB_PASSWORD
     echo "GRANT CONNECT, CREATE, TEMPORARY ON DATABASE \"${PGDATABASE}\" TO orderflow_migrator;"
-    service_role order_intake order_intake
-    service_role verification verification
-    service_role fulfilment fulfilment
-    service_role shipping shipping
-    service_role billing billing
+    service_role order_intake ORDER_INTAKE_DB_PASSWORD
+    service_role verification VERIFICATION_DB_PASSWORD
+    service_role fulfilment FULFILMENT_DB_PASSWORD
+    service_role shipping SHIPPING_DB_PASSWORD
+    service_role billing BILLING_DB_PASSWORD
     echo "COMMIT;"
-} | psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet \
-    -v migrator="$MIGRATOR_DB_PASSWORD" \
-    -v order_intake="$ORDER_INTAKE_DB_PASSWORD" \
-    -v verification="$VERIFICATION_DB_PASSWORD" \
-    -v fulfilment="$FULFILMENT_DB_PASSWORD" \
-    -v shipping="$SHIPPING_DB_PASSWORD" \
-    -v billing="$BILLING_DB_PASSWORD"
+} | psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet
 echo "orderflow: roles, schemas and passwords of ${PGDATABASE} are as .env says"

@@ -345,12 +345,17 @@ after_orders=$(orders_in_db)
 recreated=$(changed_since "$WORK/before-rotation")
 [ "$recreated" = "billing " ] || fail "the rotation recreated or restarted '$recreated', not billing alone"
 figure "recreated by the rotation" "$recreated"
-compose exec -T rabbitmq rabbitmqctl -q authenticate_user billing "$old_amqp" >/dev/null 2>&1 &&
+# The old passwords are refused as wrong passwords (not for some other reason).
+compose exec -T rabbitmq rabbitmqctl -q authenticate_user billing "$old_amqp" >"$WORK/auth" 2>&1 &&
     fail "the broker still accepts billing's old password"
+grep -qi "failed to authenticate\|invalid credentials" "$WORK/auth" ||
+    { cat "$WORK/auth" >&2; fail "the broker refused billing's old password for another reason"; }
 compose exec -T rabbitmq rabbitmqctl -q authenticate_user billing "$new_amqp" >/dev/null 2>&1 ||
     fail "the broker does not accept billing's new password"
 compose run --rm -T --no-deps -e PGUSER=billing -e PGPASSWORD="$old_db" db-roles \
-    psql -Atc "SELECT 1" >/dev/null 2>&1 && fail "PostgreSQL still accepts billing's old password"
+    psql -Atc "SELECT 1" >"$WORK/auth" 2>&1 && fail "PostgreSQL still accepts billing's old password"
+grep -q "password authentication failed" "$WORK/auth" ||
+    { cat "$WORK/auth" >&2; fail "PostgreSQL refused billing's old password for another reason"; }
 compose run --rm -T --no-deps -e PGUSER=billing -e PGPASSWORD="$new_db" db-roles \
     psql -Atc "SELECT 1" >/dev/null 2>&1 || fail "PostgreSQL does not accept billing's new password"
 check compose
