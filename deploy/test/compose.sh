@@ -223,6 +223,7 @@ check() {
     sed 's/^/    /' "$out" >&2
 }
 
+docker volume ls -q --filter dangling=true | sort >"$WORK/volumes-before"
 log "up -d (project $PROJECT)"
 started=$SECONDS
 compose up -d --no-build 2>&1 | tail -n 3 >&2
@@ -368,6 +369,9 @@ compose down -v --remove-orphans --timeout 20 >/dev/null 2>&1
 compose_restored down -v --remove-orphans --timeout 20 >/dev/null 2>&1
 left=$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT"; docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT"; docker network ls -q --filter "label=com.docker.compose.project=$PROJECT")
 [ -z "$left" ] || fail "down -v left containers, volumes or networks behind: $left"
+# Anonymous volumes carry no project label: none may be left that was not there before.
+leaked=$(comm -13 "$WORK/volumes-before" <(docker volume ls -q --filter dangling=true | sort))
+[ -z "$leaked" ] || fail "the deployment left anonymous volumes behind: $leaked"
 
 log "passed"
 cat "$FIGURES" >&2

@@ -598,3 +598,41 @@ fn in_the_cluster_every_orderflow_process_knows_every_node() {
         assert_eq!(named, nodes, "{service}");
     }
 }
+
+/// The RabbitMQ and PostgreSQL images declare a data volume. A container that leaves it
+/// unmounted gets an anonymous volume, and when Compose recreates the container (a password or
+/// image change) the new one inherits it by name, so `down -v` no longer removes it: each
+/// rotation would leak a volume. Every such service mounts something there.
+#[test]
+fn no_container_gets_an_anonymous_data_volume() {
+    for (name, file) in compose_files() {
+        for (service, s) in services(&file) {
+            let image = s["image"].as_str().unwrap_or_default();
+            let data = if image.starts_with("postgres:") {
+                "/var/lib/postgresql/data"
+            } else if image.starts_with("rabbitmq:") {
+                "/var/lib/rabbitmq"
+            } else {
+                continue;
+            };
+            let volumes = s["volumes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| {
+                    v.as_str()
+                        .and_then(|v| v.split(':').nth(1))
+                        .or_else(|| v["target"].as_str())
+                });
+            let tmpfs = s["tmpfs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str);
+            assert!(
+                volumes.chain(tmpfs).any(|target| target == data),
+                "{name}: {service} leaves the image's {data} to an anonymous volume"
+            );
+        }
+    }
+}
