@@ -108,8 +108,9 @@ services:
     ports: ["127.0.0.1:${TEST_BILLING_PORTS:?}:8084"]
 YML
 
-compose() { docker compose --project-directory deploy -p "$PROJECT" --env-file "$WORK/env" \
-    -f deploy/docker-compose.yml -f "$WORK/test-ports.yml" "$@"; }
+COMPOSE=(docker compose --project-directory deploy -p "$PROJECT" --env-file "$WORK/env"
+    -f deploy/docker-compose.yml -f "$WORK/test-ports.yml")
+compose() { "${COMPOSE[@]}" "$@"; }
 compose_restored() { docker compose --project-directory deploy -p "$RESTORED" \
     --env-file "$WORK/env-restored" -f deploy/docker-compose.yml -f "$WORK/test-ports.yml" "$@"; }
 
@@ -291,9 +292,8 @@ compose exec -T postgres psql -U postgres -d orderflow -Atc \
     grep -qx 1 || fail "the next release's migration is not in the schema"
 # The previous release refuses the newer schema, saying so, instead of running on it.
 # (Bounded: were it to start, it would run until stopped.)
-if ORDERFLOW_VERSION=local timeout 120 docker compose --project-directory deploy -p "$PROJECT" \
-    --env-file "$WORK/env" -f deploy/docker-compose.yml -f "$WORK/test-ports.yml" \
-    run --rm -T --no-deps order-intake >"$WORK/old-release" 2>&1; then
+if ORDERFLOW_VERSION=local timeout 120 "${COMPOSE[@]}" run --rm -T --no-deps order-intake \
+    >"$WORK/old-release" 2>&1; then
     fail "the previous release started on the newer schema"
 fi
 grep -q "newer than this binary" "$WORK/old-release" || { cat "$WORK/old-release" >&2; fail "the previous release did not say why it refused"; }

@@ -60,6 +60,40 @@ fn cancelled(reason: &str) -> Envelope<Cancelled> {
     )
 }
 
+/// The recorder service, running until [`Running::stop`].
+struct Running {
+    pool: sqlx::PgPool,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Starts the recorder on `settings`; with `consume`, it handles its queue (else only its
+    /// outbox relay runs).
+    async fn start(settings: &orderflow_runtime::Settings, consume: bool) -> Running {
+        let service = Service::start(settings, spec()).await.expect("start");
+        if consume {
+            service.consume(QUEUE, Recorder).expect("consume");
+        }
+        let pool = service.pool.clone();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(
+            service
+                .bind(axum::Router::new())
+                .await
+                .expect("bind")
+                .run_until_stopped(stop.clone()),
+        );
+        Running { pool, stop, task }
+    }
+
+    /// Stops it and expects a clean stop.
+    async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.expect("join").expect("clean stop");
+    }
+}
+
 async fn handled(pool: &sqlx::PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM handled")
         .fetch_one(pool)
@@ -70,17 +104,8 @@ async fn handled(pool: &sqlx::PgPool) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_delivery_changes_nothing() {
     let env = TestEnv::new();
-    let service = Service::start(&env.settings, spec()).await.expect("start");
-    service.consume(QUEUE, Recorder).expect("consume");
-    let pool = service.pool.clone();
-    let stop = CancellationToken::new();
-    let running = tokio::spawn(
-        service
-            .bind(axum::Router::new())
-            .await
-            .expect("bind")
-            .run_until_stopped(stop.clone()),
-    );
+    let running = Running::start(&env.settings, true).await;
+    let pool = running.pool.clone();
 
     let (_conn, publisher) = env.publisher().await;
     let once = cancelled("duplicate me");
@@ -105,8 +130,7 @@ async fn a_duplicate_delivery_changes_nothing() {
         .await
         .expect("count");
     assert_eq!(copies, 1);
-    stop.cancel();
-    running.await.expect("join").expect("clean stop");
+    running.stop().await;
     assert_eq!(
         handled(&env.pool("recorder").await).await,
         201,
@@ -117,17 +141,8 @@ async fn a_duplicate_delivery_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_message_is_dead_lettered_with_its_reason_and_its_neighbours_are_handled() {
     let env = TestEnv::new();
-    let service = Service::start(&env.settings, spec()).await.expect("start");
-    service.consume(QUEUE, Recorder).expect("consume");
-    let pool = service.pool.clone();
-    let stop = CancellationToken::new();
-    let running = tokio::spawn(
-        service
-            .bind(axum::Router::new())
-            .await
-            .expect("bind")
-            .run_until_stopped(stop.clone()),
-    );
+    let running = Running::start(&env.settings, true).await;
+    let pool = running.pool.clone();
 
     let (conn, publisher) = env.publisher().await;
     publisher
@@ -188,8 +203,7 @@ async fn a_poison_message_is_dead_lettered_with_its_reason_and_its_neighbours_ar
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     assert!(reasons[0].contains("malformed envelope"), "{reasons:?}");
     assert!(reasons[1].contains("poison"), "{reasons:?}");
-    stop.cancel();
-    running.await.expect("join").expect("clean stop");
+    running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,18 +228,8 @@ async fn a_message_committed_to_the_outbox_is_published_after_a_crash_before_the
     pool.close().await;
 
     // The service comes back; its relay finds the row and publishes it.
-    let service = Service::start(&env.settings, spec())
-        .await
-        .expect("restart");
-    let pool = service.pool.clone();
-    let stop = CancellationToken::new();
-    let running = tokio::spawn(
-        service
-            .bind(axum::Router::new())
-            .await
-            .expect("bind")
-            .run_until_stopped(stop.clone()),
-    );
+    let running = Running::start(&env.settings, false).await;
+    let pool = running.pool.clone();
     let received = probe.next_of::<Cancelled>(WAIT).await;
     assert_eq!(received.message_id, message.message_id);
     assert_eq!(received.payload.reason, "survives the crash");
@@ -238,8 +242,7 @@ async fn a_message_committed_to_the_outbox_is_published_after_a_crash_before_the
         }
     })
     .await;
-    stop.cancel();
-    running.await.expect("join").expect("clean stop");
+    running.stop().await;
 }
 
 /// A broker "node" for the failover test: a TCP proxy on a loopback port to the real broker
@@ -333,17 +336,8 @@ async fn a_service_whose_broker_node_is_lost_carries_on_through_another_node() {
         )
         .expect("settings");
     let mut probe = env.probe(&[(Exchange::Events, "order.cancelled")]).await;
-    let service = Service::start(&env.settings, spec()).await.expect("start");
-    service.consume(QUEUE, Recorder).expect("consume");
-    let pool = service.pool.clone();
-    let stop = CancellationToken::new();
-    let running = tokio::spawn(
-        service
-            .bind(axum::Router::new())
-            .await
-            .expect("bind")
-            .run_until_stopped(stop.clone()),
-    );
+    let running = Running::start(&env.settings, true).await;
+    let pool = running.pool.clone();
     eventually(
         "both connections open, through the two nodes",
         WAIT,
@@ -394,9 +388,8 @@ async fn a_service_whose_broker_node_is_lost_carries_on_through_another_node() {
         .await;
         lost.revive();
     }
-    assert!(!running.is_finished(), "the service carried on");
-    stop.cancel();
-    running.await.expect("join").expect("clean stop");
+    assert!(!running.task.is_finished(), "the service carried on");
+    running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
